@@ -1,0 +1,13 @@
+"""vesselseg: retinal vessel segmentation in colour fundus photographs.
+
+The data flows one way, and the sub-packages follow it::
+
+    io -> preprocess -> patches -> models -> losses -> engine      (training)
+    io -> preprocess -> inference -> metrics / figures              (testing)
+"""
+
+from vesselseg.errors import VesselsegError
+
+__version__ = "0.1.0"
+
+__all__ = ["VesselsegError", "__version__"]

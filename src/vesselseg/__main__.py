@@ -1,0 +1,5 @@
+import sys
+
+from vesselseg.cli import main
+
+sys.exit(main())

@@ -1,0 +1,113 @@
+"""The public Python API; the command line calls these functions and nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vesselseg.errors import InputError
+
+
+def _load_rgb(image: str | Path | None) -> tuple[np.ndarray, str]:
+    from vesselseg.io.images import read_image
+    from vesselseg.sample import SAMPLE_NAME, sample_image
+
+    if image is None:
+        return sample_image(), SAMPLE_NAME
+    return read_image(image), Path(image).stem
+
+
+def training_stats(dataset: str, data: str | Path | None = None, grey: str = "luminance"):
+    """Standardisation statistics from the training split of ``dataset`` (never its test split)."""
+    from vesselseg.io.datasets import load_sample, load_split
+    from vesselseg.preprocess import fit_stats, to_grey
+
+    loaded = [load_sample(s, observer2=False) for s in load_split(dataset, "train", data)]
+    return fit_stats([to_grey(s.image, grey) for s in loaded], [s.fov for s in loaded])
+
+
+def preprocess_stages(image: str | Path | None, out_dir: str | Path, standardise: str = "image",
+                      dataset: str = "drive", data: str | Path | None = None, clahe_clip: float = 2.0,
+                      clahe_tiles: int = 8, gamma: float = 1.2) -> list[Path]:
+    """Preprocess one image (or the embedded sample) and write every stage as PNG into ``out_dir``."""
+    from vesselseg.io.fov import derive_fov
+    from vesselseg.preprocess import PreprocessConfig, preprocess
+    from vesselseg.preprocess.stages import write_stages
+
+    rgb, stem = _load_rgb(image)
+    cfg = PreprocessConfig(standardise=standardise, clahe_clip=clahe_clip, clahe_tiles=clahe_tiles, gamma=gamma)
+    stats = training_stats(dataset, data, cfg.grey) if standardise == "dataset" else None
+    fov = derive_fov(rgb)
+    _, stages = preprocess(rgb, stats, cfg, fov=fov, return_stages=True)
+    stages["fov"] = fov
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    return write_stages(stages, out_dir, stem)
+
+
+def dataset_summary(data: str | Path | None = None, check_fov: bool = False) -> list[str]:
+    """One line per dataset split: counts, size, vessel fraction inside the FOV, FOV fraction."""
+    from vesselseg.io.datasets import FOLDERS, load_sample, load_split
+    from vesselseg.io.fov import derive_fov
+
+    lines = []
+    for name in FOLDERS:
+        for split in ("train", "test"):
+            samples = [load_sample(s) for s in load_split(name, split, data)]
+            vf = np.mean([(s.label & s.fov).sum() / s.fov.sum() for s in samples])
+            ff = np.mean([s.fov.mean() for s in samples])
+            h, w = samples[0].image.shape[:2]
+            obs2 = sum(s.label2 is not None for s in samples)
+            fov_src = "derived" if samples[0].fov_derived else "shipped"
+            lines.append(f"{name:6s} {split:5s} images={len(samples):2d} size={w}x{h} "
+                         f"vessel_in_fov={vf:.3f} fov_fraction={ff:.3f} ({fov_src} FOV) 2nd_observer={obs2}")
+    if check_fov:
+        dice = []
+        for split in ("train", "test"):
+            for s in load_split("drive", split, data):
+                ls = load_sample(s, observer2=False)
+                d = derive_fov(ls.image)
+                dice.append(2 * (d & ls.fov).sum() / (d.sum() + ls.fov.sum()))
+        lines.append(f"derived vs shipped FOV on DRIVE (40 images): Dice mean={np.mean(dice):.4f} "
+                     f"min={np.min(dice):.4f}")
+    return lines
+
+
+def train(config: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+          out_dir: str | Path | None = None, resume: str | Path | None = None, progress: bool = True,
+          stop_after: int | None = None) -> dict:
+    """Train (or resume) a run; at the end write weights + card and evaluate on the test split.
+
+    Returns ``{"run_dir", "weights", "metrics"}`` (metrics: pooled FOV scores, or None).
+    """
+    from vesselseg.engine.config import load_config
+    from vesselseg.engine.evaluate import evaluate, summary_line
+    from vesselseg.engine.predictor import Predictor
+    from vesselseg.engine.trainer import resume_run, start_run
+    from vesselseg.engine.weights import write_card
+
+    if resume is not None:
+        trainer = resume_run(resume, progress=progress, stop_after=stop_after)
+    else:
+        cfg = load_config(config, overrides)
+        run_dir = Path(out_dir) if out_dir else Path("runs") / cfg.name
+        trainer = start_run(cfg, run_dir, progress=progress, stop_after=stop_after)
+    out = {"run_dir": trainer.run_dir, "weights": None, "metrics": None}
+    if trainer.epoch < trainer.cfg.train.epochs:
+        return out  # stopped early on request (stop_after): resume later
+    weights = trainer.finish()
+    out["weights"] = weights
+    cfg = trainer.cfg
+    if cfg.train.eval_after:
+        card = trainer.card()
+        predictor = Predictor(model=trainer.model, card=card)
+        res = evaluate(weights, cfg.dataset.name, cfg.dataset.data, mode=cfg.eval.mode, tta=cfg.eval.tta,
+                       threshold=cfg.eval.threshold, out=trainer.run_dir / "eval", progress=progress,
+                       predictor=predictor, save_maps=False)
+        card["test_metrics"] = {"setup": res["setup"], "pooled": res["pooled"], "mean": res["mean"],
+                                "std": res["std"], "seconds_per_image": res.get("seconds_per_image")}
+        write_card(card, weights.with_suffix(".json"))
+        out["metrics"] = summary_line(res)
+    return out

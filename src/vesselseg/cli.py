@@ -1,0 +1,168 @@
+"""The ``vesselseg`` command line: a thin layer over the Python API.
+
+Every user error (:class:`~vesselseg.errors.VesselsegError`) becomes one ``error: ...`` line on
+stderr and exit status 2 -- never a traceback. Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from vesselseg import __version__
+from vesselseg.errors import VesselsegError
+
+DATA_HELP = "Dataset root holding DRIVE/, STARE/, CHASEDB1/ (default: $VESSELSEG_DATA or ../shared/datasets)."
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="vesselseg")
+def cli() -> None:
+    """Retinal vessel segmentation in colour fundus photographs (CaFFNet and baselines)."""
+
+
+@cli.command("preprocess")
+@click.argument("image", required=False, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("preprocess_out"),
+              show_default=True, help="Folder for the stage PNGs (created if needed).")
+@click.option("--standardise", type=click.Choice(["image", "dataset", "none"]), default="image",
+              show_default=True, help="Z-score statistics from this image, from a dataset's training images, or none.")
+@click.option("--dataset", type=click.Choice(["drive", "stare", "chase"]), default="drive", show_default=True,
+              help="Dataset whose training images give the statistics with --standardise dataset.")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.option("--clahe-clip", type=float, default=2.0, show_default=True, help="CLAHE clip limit.")
+@click.option("--clahe-tiles", type=int, default=8, show_default=True, help="CLAHE tile grid (N x N).")
+@click.option("--gamma", type=float, default=1.2, show_default=True, help="Gamma: output = input ** (1/gamma).")
+def preprocess_cmd(image, out_dir, standardise, dataset, data, clahe_clip, clahe_tiles, gamma):
+    """Write each preprocessing stage of IMAGE as PNG (grey, standardised, CLAHE, gamma).
+
+    With no IMAGE, the embedded sample photograph is used.
+    """
+    from vesselseg.api import preprocess_stages
+
+    paths = preprocess_stages(image, out_dir, standardise=standardise, dataset=dataset, data=data,
+                              clahe_clip=clahe_clip, clahe_tiles=clahe_tiles, gamma=gamma)
+    for p in paths:
+        click.echo(str(p))
+
+
+@cli.command("datasets")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.option("--check-fov", is_flag=True, help="Also compare derived FOV masks with DRIVE's shipped ones.")
+def datasets_cmd(data, check_fov):
+    """Check the datasets: image counts, sizes, vessel and FOV fractions per split."""
+    from vesselseg.api import dataset_summary
+
+    for line in dataset_summary(data, check_fov=check_fov):
+        click.echo(line)
+
+
+@cli.command("models")
+def models_cmd():
+    """List every registered model with its parameter count."""
+    from vesselseg.models import count_parameters, create, list_models
+
+    click.echo(f"{'name':18s} {'parameters':>12s}  deep supervision")
+    for name in list_models():
+        m = create(name)
+        click.echo(f"{name:18s} {count_parameters(m):>12,d}  {'yes' if getattr(m, 'deep_supervision', False) else 'no'}")
+
+
+@cli.command("train")
+@click.argument("config", required=False, type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value, e.g. --set train.epochs=2 --set model.options.caff_mode=paper.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Run folder (default: runs/<config name>). Must not hold a run already.")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), default=None,
+              help="Continue the interrupted run in this folder from its newest valid checkpoint.")
+@click.option("--seed", type=int, default=None, help="Shorthand for --set train.seed=N.")
+@click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+def train_cmd(config, overrides, out_dir, resume_dir, seed, threads, progress):
+    """Train a model from a CONFIG file (configs/*.yaml); defaults: CaFFNet, DRIVE, paper protocol.
+
+    Writes the run folder: config.yaml, log.csv, learning_curve.png, checkpoints/, and
+    model.safetensors + model.json (model card) at the end, then evaluates on the test split.
+    """
+    from vesselseg.api import train
+
+    extra = list(overrides)
+    if seed is not None:
+        extra.append(f"train.seed={seed}")
+    if threads is not None:
+        extra.append(f"train.threads={threads}")
+    if resume_dir is not None and (config is not None or extra):
+        raise click.UsageError("--resume takes no CONFIG or overrides: the run's own config is used")
+    result = train(config, extra, out_dir=out_dir, resume=resume_dir, progress=progress)
+    click.echo(f"run folder: {result['run_dir']}")
+    if result.get("metrics"):
+        click.echo(f"test metrics (FOV, pooled): {result['metrics']}")
+
+
+@cli.command("evaluate")
+@click.option("--weights", default="drive", show_default=True,
+              help="Shipped weights name (drive, stare, chase) or a .safetensors file / run folder.")
+@click.option("--dataset", type=click.Choice(["drive", "stare", "chase", "folder"]), default="drive",
+              show_default=True, help="Dataset to evaluate on (its test split).")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help=DATA_HELP + " For --dataset folder: the folder itself.")
+@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
+@click.option("--mode", type=click.Choice(["whole", "sliding"]), default="whole", show_default=True,
+              help="whole: one pass per image; sliding: 64x64 windows, stride 16, averaged (the paper's).")
+@click.option("--region", type=click.Choice(["fov", "image"]), default="fov", show_default=True,
+              help="Count pixels inside the FOV only, or the whole image.")
+@click.option("--observer", type=click.IntRange(1, 2), default=1, show_default=True,
+              help="1: score the model; 2: score the second human observer against the first.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--tta", is_flag=True, help="Average over horizontal/vertical flips.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for metrics.json, metrics.md, roc.png and the maps (default: eval/<dataset>_<mode>).")
+@click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def evaluate_cmd(weights, dataset, data, split, mode, region, observer, threshold, tta, out_dir, threads, progress):
+    """Score weights on a test split: AUC, PR-AUC, F1, accuracy, sensitivity, specificity, IoU, MCC.
+
+    Ground truth is the first observer; numbers are pooled over all test pixels and given per
+    image (mean ± sd).
+    """
+    from vesselseg.engine.evaluate import evaluate, markdown_table
+    from vesselseg.settings import set_threads
+
+    set_threads(threads)
+    if out_dir is None:
+        out_dir = Path("eval") / (f"{dataset}_observer2" if observer == 2 else f"{dataset}_{mode}")
+    result = evaluate(weights, dataset, data, split=split, mode=mode, region=region, observer=observer,
+                      threshold=threshold, tta=tta, out=out_dir, progress=progress)
+    click.echo((out_dir / "metrics.md").read_text())
+    if "seconds_per_image" in result:
+        click.echo(f"{result['seconds_per_image']:.3f} s per image ({mode})")
+    click.echo(f"written to {out_dir}/")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the process exit status."""
+    try:
+        rv = cli.main(args=argv, prog_name="vesselseg", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except VesselsegError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except MemoryError:
+        click.echo("error: out of memory (try a smaller image, --mode sliding, or fewer threads)", err=True)
+        return 2
+    return rv if isinstance(rv, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

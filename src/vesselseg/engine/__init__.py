@@ -1,0 +1,1 @@
+"""Training, checkpoints, weights and evaluation."""

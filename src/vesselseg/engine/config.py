@@ -1,0 +1,231 @@
+"""Experiment configuration: one YAML file per run, validated into typed sections.
+
+Unknown keys and wrong types are errors that name the key (``train.epochs: expected int, got
+'ten'``). ``--set a.b=value`` overrides parse ``value`` as YAML. The resolved config is saved in
+every run folder and checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vesselseg.errors import ConfigError
+
+
+@dataclass
+class DatasetSection:
+    name: str = "drive"  # drive | stare | chase | folder
+    data: str | None = None  # root (named datasets) or the folder (folder dataset); None: default root
+
+
+@dataclass
+class PreprocessSection:
+    grey: str = "luminance"
+    standardise: str = "dataset"
+    clahe: bool = True
+    clahe_clip: float = 2.0
+    clahe_tiles: int = 8
+    gamma: float = 1.2
+
+
+@dataclass
+class ModelSection:
+    name: str = "caffnet"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class PatchSection:
+    size: int = 48
+    per_image: int = 1000
+    augment: bool = True
+    centres_in_fov: bool = False
+
+
+@dataclass
+class LossSection:
+    name: str = "bce_dice"  # the paper uses dice; bce_dice ranks probabilities better (SPEC 2)
+    deep_supervision: bool = True
+    ds_weights: list = field(default_factory=lambda: [0.5, 0.3, 0.2])
+
+
+@dataclass
+class OptimSection:
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    min_lr: float = 0.0  # cosine annealing floor
+
+
+@dataclass
+class TrainSection:
+    epochs: int = 50
+    batch_size: int = 32
+    seed: int = 0
+    threads: int = 0  # 0: all cores
+    channels_last: bool = True
+    bf16: bool = False  # CPU autocast to bfloat16
+    compile: bool = False  # torch.compile the model
+    eval_after: bool = True  # evaluate the final weights on the test split
+    deterministic: bool = True
+
+
+@dataclass
+class EvalSection:
+    mode: str = "whole"  # whole | sliding
+    threshold: float = 0.5
+    tta: bool = False
+
+
+@dataclass
+class Config:
+    name: str = "run"
+    dataset: DatasetSection = field(default_factory=DatasetSection)
+    preprocess: PreprocessSection = field(default_factory=PreprocessSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    patches: PatchSection = field(default_factory=PatchSection)
+    loss: LossSection = field(default_factory=LossSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: Any, typ: Any, key: str) -> Any:
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(typ)
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{key}: expected {typ}, got {value!r}")
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML reads 5e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if typ is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if typ is dict or origin is dict:
+        if isinstance(value, dict):
+            return value
+        raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+    if typ is list or origin is list:
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        raise ConfigError(f"{key}: expected a list, got {value!r}")
+    return value
+
+
+def _build(cls, data: dict, prefix: str = ""):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key {prefix}{unknown[0]} (valid: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in data.items():
+        typ = hints[name]
+        if dataclasses.is_dataclass(typ):
+            kwargs[name] = _build(typ, value or {}, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(value, typ, f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def _set_dotted(d: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    cur = d
+    for k in keys[:-1]:
+        nxt = cur.setdefault(k, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"--set {dotted}: {k} is not a section")
+        cur = nxt
+    cur[keys[-1]] = value
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict:
+    """``["train.epochs=2", "model.options.caff_mode=paper"]`` -> nested dict (values parsed as YAML)."""
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        _set_dotted(out, key.strip(), value)
+    return out
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "options":
+            out[k] = _merge(out[k], v)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):  # model.options merge too
+            out[k] = {**out[k], **v}
+        else:
+            out[k] = v
+    return out
+
+
+def config_from_dict(data: dict) -> Config:
+    return _build(Config, data)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config (or start from the defaults when ``path`` is None) and apply ``--set`` overrides."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: top level must be a mapping")
+    data = _merge(data, parse_overrides(overrides))
+    cfg = config_from_dict(data)
+    if cfg.train.epochs < 1 or cfg.train.batch_size < 1 or cfg.patches.per_image < 1:
+        raise ConfigError("train.epochs, train.batch_size and patches.per_image must be >= 1")
+    if cfg.eval.mode not in ("whole", "sliding"):
+        raise ConfigError(f"eval.mode: expected 'whole' or 'sliding', got {cfg.eval.mode!r}")
+    return cfg
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -1,0 +1,125 @@
+"""Evaluate weights on a dataset's test split: metrics JSON + Markdown, maps, ROC curve."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from vesselseg.engine.predictor import Predictor
+from vesselseg.errors import InputError
+from vesselseg.io.datasets import load_sample, load_split
+from vesselseg.io.images import write_png
+from vesselseg.metrics import METRIC_NAMES, Evaluator
+
+REPORT_ORDER = ("auc", "pr_auc", "f1", "accuracy", "sensitivity", "specificity", "precision", "iou", "mcc")
+
+
+def markdown_table(result: dict, title: str = "") -> str:
+    """Pooled and mean ± sd rows for the metrics in :data:`REPORT_ORDER`."""
+    keys = [k for k in REPORT_ORDER if k in result["pooled"]]
+    lines = [f"### {title}", ""] if title else []
+    lines.append("| reduction | " + " | ".join(keys) + " |")
+    lines.append("|---|" + "---|" * len(keys))
+    lines.append("| pooled pixels | " + " | ".join(f"{result['pooled'][k]:.4f}" for k in keys) + " |")
+    lines.append("| mean ± sd over images | "
+                 + " | ".join(f"{result['mean'][k]:.4f} ± {result['std'][k]:.4f}" for k in keys) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _roc_png(pool, path: Path, label: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fpr, tpr, _ = pool.roc_curve_points()
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=110)
+    ax.plot(fpr, tpr, label=f"{label} (AUC {pool.roc_auc():.4f})")
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | Path | None = None,
+             split: str = "test", mode: str = "whole", region: str = "fov", observer: int = 1,
+             threshold: float = 0.5, tta: bool = False, out: str | Path | None = None,
+             progress: bool = True, predictor: Predictor | None = None, save_maps: bool = True) -> dict:
+    """Score ``weights`` (or, with ``observer=2``, the second human observer) on a split.
+
+    Metrics are over FOV pixels (``region="fov"``) or all pixels (``"image"``), against the first
+    observer, pooled over all test pixels and per image (mean ± sd). Returns the result dict and,
+    if ``out`` is given, writes ``metrics.json``, ``metrics.md``, ``roc.png`` and per-image
+    ``<name>_prob.png`` / ``<name>_pred.png`` there.
+    """
+    if region not in ("fov", "image"):
+        raise InputError(f"region must be 'fov' or 'image', not {region!r}")
+    if observer not in (1, 2):
+        raise InputError("observer must be 1 (the model vs observer 1) or 2 (observer 2 vs observer 1)")
+    samples = load_split(dataset, split, data)
+    if observer == 1 and predictor is None:
+        predictor = Predictor(weights)
+    out_dir = Path(out) if out else None
+    if out_dir is not None:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{out_dir}: cannot create output folder ({exc.strerror})") from None
+        if not os.access(out_dir, os.W_OK):
+            raise InputError(f"{out_dir}: output folder is not writable")
+    ev, human = Evaluator(threshold), Evaluator(threshold)
+    seconds = []
+    for s in tqdm(samples, desc=f"evaluate {dataset}/{split}", disable=not progress, unit="image"):
+        ls = load_sample(s)
+        fov = ls.fov if region == "fov" else None
+        if ls.label is None:
+            raise InputError(f"{s.image}: no ground truth to evaluate against")
+        if observer == 2:
+            if ls.label2 is None:
+                raise InputError(f"{dataset}/{split} has no second observer")
+            prob = ls.label2.astype(np.float32)
+        else:
+            t0 = time.perf_counter()
+            prob = predictor(ls.image, ls.fov, mode=mode, tta=tta)
+            seconds.append(time.perf_counter() - t0)
+            if ls.label2 is not None:
+                human.add(ls.label2.astype(np.float32), ls.label, fov)
+        ev.add(prob, ls.label, fov)
+        if out_dir is not None and save_maps:
+            write_png(out_dir / f"{ls.name}_prob.png", prob)
+            write_png(out_dir / f"{ls.name}_pred.png", prob >= threshold)
+    result = ev.result()
+    result["names"] = [s.name for s in samples]
+    result["setup"] = {"weights": str(weights) if observer == 1 else "second observer", "dataset": dataset,
+                       "split": split, "mode": mode, "tta": tta, "region": region, "observer": observer,
+                       "ground_truth": "first observer", "threshold": threshold}
+    if seconds:
+        result["seconds_per_image"] = float(np.mean(seconds))
+    if human.per_image:
+        h = human.result()
+        result["second_observer"] = {"pooled": h["pooled"], "mean": h["mean"], "std": h["std"]}
+    if out_dir is not None:
+        (out_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+        title = f"{result['setup']['weights']} on {dataset}/{split}, {region.upper()} pixels, {mode}, threshold {threshold}"
+        md = markdown_table(result, title)
+        if "second_observer" in result:
+            md += "\n" + markdown_table(result["second_observer"], "second observer vs first (human reference)")
+        (out_dir / "metrics.md").write_text(md)
+        _roc_png(ev.pool, out_dir / "roc.png", result["setup"]["weights"])
+    return result
+
+
+def summary_line(result: dict) -> str:
+    p = result["pooled"]
+    return " ".join(f"{k}={p[k]:.4f}" for k in REPORT_ORDER if k in p)
+
+
+__all__ = ["evaluate", "markdown_table", "summary_line", "METRIC_NAMES"]

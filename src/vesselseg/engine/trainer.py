@@ -1,0 +1,240 @@
+"""The training loop: patches -> model -> loss -> Adam with cosine annealing, with full resume.
+
+A run folder holds ``config.yaml`` (resolved), ``log.csv`` (one row per finished epoch),
+``learning_curve.png``, ``checkpoints/`` (see :mod:`vesselseg.engine.checkpoint`), and at the end
+``model.safetensors`` + ``model.json`` (model card). Model selection: none -- the last epoch's
+weights are the result (no validation split is carved out, and the test split is never looked at
+during training).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from vesselseg.engine.checkpoint import load_latest, save_checkpoint
+from vesselseg.engine.config import Config, config_from_dict, save_config
+from vesselseg.engine.data import fit_training_stats, load_raw, prepare, preprocess_config
+from vesselseg.engine.weights import code_version, save_weights
+from vesselseg.errors import ConfigError, InputError
+from vesselseg.losses import build_loss
+from vesselseg.models import count_parameters, create
+from vesselseg.patches import PatchDataset
+from vesselseg.settings import set_threads
+
+LOG_FIELDS = ("epoch", "loss", "loss_final", "loss_aux", "lr", "seconds", "patches_per_s")
+
+
+def build_model(cfg: Config) -> torch.nn.Module:
+    model = create(cfg.model.name, **cfg.model.options)
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _rng_state() -> dict:
+    # Patch positions come from their own (seed, epoch) generator; the global torch RNG only
+    # drives stochastic layers (DropBlock, dropout) and must resume where it stopped.
+    return {"torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+
+
+def _write_log(run_dir: Path, history: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
+    w.writeheader()
+    for row in history:
+        w.writerow({k: row.get(k, "") for k in LOG_FIELDS})
+    tmp = run_dir / "log.csv.part"
+    tmp.write_text(buf.getvalue())
+    os.replace(tmp, run_dir / "log.csv")
+
+
+def _plot_curve(run_dir: Path, history: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=110)
+    ax.plot(ep, [h["loss"] for h in history], label="total")
+    ax.plot(ep, [h["loss_final"] for h in history], label="final output")
+    if any(h["loss_aux"] for h in history):
+        ax.plot(ep, [h["loss_aux"] for h in history], label="deep supervision")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(run_dir / "learning_curve.png")
+    plt.close(fig)
+
+
+class Trainer:
+    """Owns one run: data, model, optimiser, scheduler, and the run folder."""
+
+    def __init__(self, cfg: Config, run_dir: str | Path, progress: bool = True):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        set_threads(cfg.train.threads)
+        torch.manual_seed(cfg.train.seed)
+
+        self.pcfg = preprocess_config(cfg)
+        train_raw = load_raw(cfg, "train")
+        self.stats = fit_training_stats(train_raw, self.pcfg) if self.pcfg.standardise == "dataset" else None
+        train = prepare(train_raw, self.pcfg, self.stats)
+        p = cfg.patches
+        self.dataset = PatchDataset(train.images, train.labels, train.fovs, patch_size=p.size,
+                                    patches_per_image=p.per_image, augment=p.augment,
+                                    centres_in_fov=p.centres_in_fov, seed=cfg.train.seed)
+        self.loader = DataLoader(self.dataset, batch_size=cfg.train.batch_size, shuffle=False,
+                                 collate_fn=PatchDataset.collate, num_workers=0)
+        self.model = build_model(cfg)
+        self.forward = torch.compile(self.model) if cfg.train.compile else self.model
+        self.loss_fn = build_loss(cfg.loss.name, deep_supervision=cfg.loss.deep_supervision,
+                                  ds_weights=tuple(cfg.loss.ds_weights))
+        self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        self.steps_per_epoch = math.ceil(len(self.dataset) / cfg.train.batch_size)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optim, T_max=cfg.train.epochs * self.steps_per_epoch, eta_min=cfg.optim.min_lr)
+        self.epoch = 0
+        self.history: list[dict] = []
+        self.train_seconds = 0.0
+
+    # -- state --------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"config": self.cfg.to_dict(), "epoch": self.epoch, "model": self.model.state_dict(),
+                "optim": self.optim.state_dict(), "sched": self.sched.state_dict(), "rng": _rng_state(),
+                "history": self.history, "train_seconds": self.train_seconds,
+                "stats": self.stats.to_dict() if self.stats else None}
+
+    def load_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optim.load_state_dict(state["optim"])
+        self.sched.load_state_dict(state["sched"])
+        _set_rng_state(state["rng"])
+        self.epoch = int(state["epoch"])
+        self.history = list(state["history"])
+        self.train_seconds = float(state["train_seconds"])
+
+    # -- loop ---------------------------------------------------------------------------------
+    def train_epoch(self) -> dict:
+        cfg = self.cfg
+        self.model.train()
+        self.dataset.set_epoch(self.epoch)
+        amp = torch.autocast("cpu", dtype=torch.bfloat16) if cfg.train.bf16 else nullcontext()
+        total = final = aux = 0.0
+        n = 0
+        t0 = time.perf_counter()
+        bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False,
+                   disable=not self.progress, unit="batch", dynamic_ncols=True)
+        for x, y in bar:
+            if cfg.train.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with amp:
+                out = self.forward(x)
+            out = {"logits": out["logits"].float(), "aux": [a.float() for a in out["aux"]]}
+            terms = self.loss_fn.terms(out, y)
+            loss = terms["total"]
+            self.optim.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optim.step()
+            self.sched.step()
+            b = x.shape[0]
+            total += float(loss) * b
+            final += float(terms["base"]) * b
+            aux += float(terms.get("aux", 0.0)) * b
+            n += b
+            bar.set_postfix(loss=f"{total / n:.4f}")
+        secs = time.perf_counter() - t0
+        self.train_seconds += secs
+        return {"epoch": self.epoch + 1, "loss": total / n, "loss_final": final / n, "loss_aux": aux / n,
+                "lr": self.sched.get_last_lr()[0], "seconds": round(secs, 2), "patches_per_s": round(n / secs, 1)}
+
+    def fit(self, stop_after: int | None = None) -> None:
+        """Train until ``cfg.train.epochs`` (or ``stop_after`` more epochs), checkpointing each epoch."""
+        ckpt_dir = self.run_dir / "checkpoints"
+        done = 0
+        while self.epoch < self.cfg.train.epochs and (stop_after is None or done < stop_after):
+            row = self.train_epoch()
+            self.epoch += 1
+            self.history.append(row)
+            save_checkpoint(self.state(), ckpt_dir)
+            _write_log(self.run_dir, self.history)
+            if self.progress:
+                tqdm.write(f"epoch {row['epoch']}/{self.cfg.train.epochs} loss={row['loss']:.4f} "
+                           f"lr={row['lr']:.2e} {row['seconds']:.1f}s {row['patches_per_s']:.0f} patches/s")
+            done += 1
+        if self.history:
+            _plot_curve(self.run_dir, self.history)
+
+    def card(self) -> dict:
+        cfg = self.cfg
+        return {
+            "name": cfg.name,
+            "model": {"name": cfg.model.name, "options": cfg.model.options,
+                      "parameters": count_parameters(self.model), "in_channels": 1},
+            "preprocess": self.pcfg.to_dict(),
+            "stats": self.stats.to_dict() if self.stats else None,
+            "dataset": {"name": cfg.dataset.name, "train_images": len(self.dataset.sizes)},
+            "protocol": {"patch_size": cfg.patches.size, "patches_per_image": cfg.patches.per_image,
+                         "augment": cfg.patches.augment, "epochs": self.epoch, "batch_size": cfg.train.batch_size,
+                         "optimiser": f"Adam lr={cfg.optim.lr} cosine to {cfg.optim.min_lr}",
+                         "loss": cfg.loss.name, "deep_supervision": cfg.loss.deep_supervision,
+                         "model_selection": "last epoch (no validation split; test set unseen in training)",
+                         "bf16": cfg.train.bf16, "seed": cfg.train.seed},
+            "training_seconds": round(self.train_seconds, 1),
+            "code_version": code_version(),
+            "config": cfg.to_dict(),
+        }
+
+    def finish(self) -> Path:
+        """Write the final safetensors weights and model card."""
+        return save_weights(self.model, self.card(), self.run_dir / "model.safetensors")
+
+
+def start_run(cfg: Config, run_dir: str | Path, progress: bool = True, stop_after: int | None = None) -> Trainer:
+    """Start a new run in ``run_dir`` (which must not hold a run already)."""
+    run_dir = Path(run_dir)
+    if (run_dir / "checkpoints").exists() or (run_dir / "config.yaml").exists():
+        raise InputError(f"{run_dir}: already holds a run; use --resume {run_dir} or another --out")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{run_dir}: cannot create run folder ({exc.strerror})") from None
+    if not os.access(run_dir, os.W_OK):
+        raise InputError(f"{run_dir}: run folder is not writable")
+    trainer = Trainer(cfg, run_dir, progress)
+    save_config(cfg, run_dir / "config.yaml")
+    trainer.fit(stop_after)
+    return trainer
+
+
+def resume_run(run_dir: str | Path, progress: bool = True, stop_after: int | None = None) -> Trainer:
+    """Continue an interrupted run from its newest verified checkpoint (or finish a complete one)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: no such run folder")
+    state, _ = load_latest(run_dir / "checkpoints")
+    try:
+        cfg = config_from_dict(state["config"])
+    except ConfigError as exc:
+        raise InputError(f"{run_dir}: checkpoint config is invalid ({exc})") from None
+    trainer = Trainer(cfg, run_dir, progress)
+    trainer.load_state(state)
+    trainer.fit(stop_after)
+    return trainer

@@ -1,0 +1,123 @@
+"""Model weights as safetensors plus a JSON model card; loading them back into a ready model.
+
+``<stem>.safetensors`` holds only tensors (no code, no pickle). ``<stem>.json`` -- the model
+card -- holds everything needed to rebuild and use the model: registry name and options,
+preprocessing config and training statistics, dataset, protocol, metrics, code version.
+Shipped weights live in ``vesselseg/weights/`` and are addressed by name (``drive``, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from vesselseg.errors import InputError
+
+CARD_FORMAT = "vesselseg-model-card/1"
+
+
+def code_version() -> str:
+    """``<package version>+g<git sha>[-dirty]`` when run from a checkout, else the version."""
+    from vesselseg import __version__
+    from vesselseg.settings import repo_root
+
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo_root(), capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_root(),
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{__version__}+g{sha}{'-dirty' if dirty else ''}" if sha else __version__
+
+
+def save_weights(model: torch.nn.Module, card: dict, path: str | Path) -> Path:
+    """Write ``path`` (``.safetensors``) and the card beside it (``.json``), atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".part")
+    save_file(state, str(tmp), metadata={"format": CARD_FORMAT, "model": card["model"]["name"]})
+    os.replace(tmp, path)
+    write_card(card, path.with_suffix(".json"))
+    return path
+
+
+def write_card(card: dict, path: str | Path) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps({"format": CARD_FORMAT, **card}, indent=2, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+def shipped_weights() -> dict[str, Path]:
+    """Names of the weights shipped in the package -> their safetensors path."""
+    folder = resources.files("vesselseg") / "weights"
+    out = {}
+    try:
+        for entry in folder.iterdir():
+            if entry.name.endswith(".safetensors"):
+                out[entry.name[: -len(".safetensors")]] = Path(str(entry))
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    return out
+
+
+def resolve_weights(weights: str | Path) -> Path:
+    """A shipped name (``drive``) or a path -> the ``.safetensors`` file."""
+    shipped = shipped_weights()
+    if str(weights) in shipped:
+        return shipped[str(weights)]
+    path = Path(weights)
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if not path.exists():
+        names = ", ".join(sorted(shipped)) or "none shipped"
+        raise InputError(f"{weights}: no such weights file (shipped names: {names})")
+    if path.suffix in (".pt", ".pth", ".pkl", ".ckpt"):
+        raise InputError(f"{path}: pickled weights are refused; only .safetensors files load")
+    return path
+
+
+def read_card(weights_path: Path) -> dict:
+    card_path = weights_path.with_suffix(".json")
+    if not card_path.exists():
+        raise InputError(f"{card_path}: model card missing (it must sit beside the weights)")
+    try:
+        card = json.loads(card_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{card_path}: not a valid model card ({exc})") from None
+    if "model" not in card or "name" not in card["model"]:
+        raise InputError(f"{card_path}: model card lacks the model name")
+    return card
+
+
+def load_model(weights: str | Path) -> tuple[torch.nn.Module, dict]:
+    """Rebuild the model named in the card and load its safetensors weights (eval mode)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from vesselseg.models import create
+
+    path = resolve_weights(weights)
+    card = read_card(path)
+    model = create(card["model"]["name"], **card["model"].get("options", {}))
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable safetensors file ({exc})") from None
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise InputError(
+            f"{path}: weights do not fit model {card['model']['name']!r} "
+            f"({len(missing)} missing, {len(unexpected)} unexpected tensors)"
+        )
+    model.eval()
+    return model, card

@@ -1,0 +1,124 @@
+"""Prediction of a whole probability map from one preprocessed image: the one place for it.
+
+Modes (both return ``sigmoid(logits)``, the model's output contract being
+``{"logits": (B,1,H,W), "aux": [...]}``; a bare logits tensor is accepted too):
+
+* ``"whole"``: one forward pass over the whole image; the model pads internally.
+* ``"sliding"``: the paper's protocol — ``window`` x ``window`` windows every ``stride`` pixels,
+  probabilities (not logits) averaged with uniform weights where windows overlap, stitched to the
+  full image, by ``monai.inferers.sliding_window_inference`` (``mode="constant"``, zero padding
+  for images smaller than a window). Window placement: :mod:`vesselseg.inference.windows`.
+
+``tta=True`` averages the identity and the horizontally and vertically flipped predictions, in
+either mode. On CPU the sliding window costs ~20x the whole-image pass for the same F1 (SPEC 2).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from monai.inferers import sliding_window_inference
+from torch import nn
+
+from vesselseg.errors import ConfigError, InputError
+from vesselseg.inference.tta import flip_average
+from vesselseg.inference.windows import check_window, monai_overlap
+
+MODES = ("whole", "sliding")
+
+
+def to_tensor(grey: np.ndarray) -> torch.Tensor:
+    """Grey image ``(H, W)`` -> ``float32`` tensor ``(1, 1, H, W)`` (a copy, values unchanged)."""
+    arr = np.asarray(grey)
+    if arr.ndim != 2:
+        raise InputError(f"expected a grey image (H, W), got an array of shape {arr.shape}")
+    return torch.from_numpy(np.array(arr, dtype=np.float32, copy=True))[None, None]
+
+
+def _as_batch(image) -> torch.Tensor:
+    if isinstance(image, torch.Tensor):
+        if image.ndim == 2:
+            return image.float()[None, None]
+        if image.ndim == 4 and image.shape[0] == 1:
+            return image.float()
+        raise InputError(f"expected a tensor (1, C, H, W) or (H, W), got shape {tuple(image.shape)}")
+    return to_tensor(image)
+
+
+def _logits(out) -> torch.Tensor:
+    return out if isinstance(out, torch.Tensor) else out["logits"]
+
+
+def probability_fn(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``(B, C, h, w) -> (B, 1, h, w)`` probabilities: ``sigmoid(model(x)["logits"])``."""
+    return lambda x: torch.sigmoid(_logits(model(x)).float())
+
+
+def predict(
+    model: nn.Module,
+    image,
+    mode: str = "whole",
+    window: int = 64,
+    stride: int = 16,
+    tta: bool = False,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Vessel probability map of one image.
+
+    Args:
+        model: a network following the output contract (logits, pre-sigmoid).
+        image: preprocessed grey ``(H, W)`` numpy array (float32 in [0, 1]), or a tensor
+            ``(1, C, H, W)``; any H, W.
+        mode: ``"whole"`` or ``"sliding"`` (see the module doc).
+        window, stride: sliding-window size and step (``0 < stride <= window``); ignored for
+            ``"whole"``.
+        tta: average over identity + horizontal + vertical flips.
+        batch_size: windows per forward pass in ``"sliding"`` mode.
+        device: where to run; given, the model is moved there; None keeps the model where it is
+            (its parameters' device, CPU for a model without parameters).
+        progress: show MONAI's progress bar over window batches.
+
+    Returns:
+        ``float32`` ``(H, W)`` probabilities in [0, 1].
+
+    The model runs in eval mode under ``torch.inference_mode``; its train/eval mode is restored.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"unknown inference mode {mode!r}; choose one of: {', '.join(MODES)}")
+    if mode == "sliding":
+        check_window(window, stride)
+        if int(batch_size) < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if device is not None:
+        model.to(device)
+    else:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+    x = _as_batch(image).to(device)
+    fn = probability_fn(model)
+    if mode == "sliding":
+        whole_fn = fn
+        fn = lambda t: sliding_window_inference(  # noqa: E731
+            t,
+            roi_size=(window, window),
+            sw_batch_size=int(batch_size),
+            predictor=whole_fn,
+            overlap=monai_overlap(window, stride),
+            mode="constant",
+            padding_mode="constant",
+            cval=0.0,
+            progress=progress,
+        )
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            probs = flip_average(fn, x) if tta else fn(x)
+    finally:
+        model.train(was_training)
+    out = probs[0, 0].float().cpu().numpy()
+    return np.clip(out, 0.0, 1.0, out=out)

@@ -1,0 +1,220 @@
+"""Dataset definitions: which files make up each split of DRIVE, STARE, CHASE_DB1 or a folder.
+
+A dataset is a function ``(root, split) -> list[Sample]`` registered under a name. Splits are the
+paper's: DRIVE official 20/20; STARE first 10 / last 10 in file-name order; CHASE_DB1 first 20 /
+last 8 in file-name order. ``label`` is the first observer; ``label2`` the second where shipped.
+``fov`` is ``None`` where the dataset ships no FOV mask; :func:`load_sample` then derives one
+(:func:`vesselseg.io.fov.derive_fov`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from vesselseg.errors import InputError
+from vesselseg.io.fov import derive_fov
+from vesselseg.io.images import IMAGE_SUFFIXES, read_image, read_mask
+from vesselseg.settings import data_root
+
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Paths of one image and its annotations."""
+
+    name: str
+    image: Path
+    label: Path | None
+    fov: Path | None = None
+    label2: Path | None = None
+
+
+@dataclass
+class LoadedSample:
+    """A sample read into memory: ``image`` float32 ``(H, W, 3)``; masks bool ``(H, W)``."""
+
+    name: str
+    image: np.ndarray
+    label: np.ndarray | None
+    fov: np.ndarray
+    label2: np.ndarray | None = None
+    fov_derived: bool = False
+
+
+DatasetFn = Callable[[Path, str], list[Sample]]
+DATASETS: dict[str, DatasetFn] = {}
+#: Folder name of each dataset under the data root.
+FOLDERS = {"drive": "DRIVE", "stare": "STARE", "chase": "CHASEDB1"}
+
+
+def register_dataset(name: str) -> Callable[[DatasetFn], DatasetFn]:
+    def deco(fn: DatasetFn) -> DatasetFn:
+        DATASETS[name] = fn
+        return fn
+
+    return deco
+
+
+def _require(path: Path) -> Path:
+    if not path.is_file():
+        raise InputError(f"{path}: missing file (dataset folder incomplete)")
+    return path
+
+
+def _listing(folder: Path, pattern: str) -> list[Path]:
+    if not folder.is_dir():
+        raise InputError(f"{folder}: dataset folder not found (set VESSELSEG_DATA or --data)")
+    files = sorted(folder.glob(pattern))
+    if not files:
+        raise InputError(f"{folder}: no files matching {pattern!r}")
+    return files
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise InputError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+
+
+@register_dataset("drive")
+def drive(root: Path, split: str) -> list[Sample]:
+    """DRIVE: ``training/`` (21-40) and ``test/`` (01-20); FOV masks shipped; test has 2nd_manual."""
+    _check_split(split)
+    sub = root / ("training" if split == "train" else "test")
+    tag = "training" if split == "train" else "test"
+    out = []
+    for img in _listing(sub / "images", f"*_{tag}.tif"):
+        num = img.name.split("_")[0]
+        label2 = sub / "2nd_manual" / f"{num}_manual2.gif"
+        out.append(
+            Sample(
+                name=f"{num}_{tag}",
+                image=img,
+                label=_require(sub / "1st_manual" / f"{num}_manual1.gif"),
+                fov=_require(sub / "mask" / f"{num}_{tag}_mask.gif"),
+                label2=_require(label2) if split == "test" else None,
+            )
+        )
+    return out
+
+
+@register_dataset("stare")
+def stare(root: Path, split: str) -> list[Sample]:
+    """STARE: 20 labelled images; first 10 train, last 10 test (file-name order); no FOV masks."""
+    _check_split(split)
+    images = _listing(root / "stare-images", "im*.ppm")
+    chosen = images[:10] if split == "train" else images[10:]
+    return [
+        Sample(
+            name=img.stem,
+            image=img,
+            label=_require(root / "labels-ah" / f"{img.stem}.ah.ppm"),
+            label2=_require(root / "labels-vk" / f"{img.stem}.vk.ppm"),
+        )
+        for img in chosen
+    ]
+
+
+@register_dataset("chase")
+def chase(root: Path, split: str) -> list[Sample]:
+    """CHASE_DB1: 28 images; first 20 train, last 8 test (file-name order); no FOV masks."""
+    _check_split(split)
+    images = _listing(root, "Image_*.jpg")
+    chosen = images[:20] if split == "train" else images[20:]
+    return [
+        Sample(
+            name=img.stem,
+            image=img,
+            label=_require(root / f"{img.stem}_1stHO.png"),
+            label2=_require(root / f"{img.stem}_2ndHO.png"),
+        )
+        for img in chosen
+    ]
+
+
+def folder_samples(root: Path, split: str | None = None) -> list[Sample]:
+    """A user's folder: ``images/`` + ``masks/`` (+ optional ``fov/``), matched by file stem.
+
+    If ``root/<split>/images`` exists the split sub-folder is used, otherwise ``root`` itself
+    (for both splits). Mask and FOV file names may carry a suffix after the stem
+    (``01.png`` ↔ ``01_manual.gif``): the longest image stem that prefixes the mask's stem wins.
+    An image without a mask is an error (train), or allowed with ``label=None`` (no ``masks/``
+    folder at all, e.g. for inference only).
+    """
+    if split and (root / split / "images").is_dir():
+        root = root / split
+    img_dir = root / "images"
+    if not img_dir.is_dir():
+        raise InputError(f"{img_dir}: folder dataset needs an 'images/' sub-folder")
+    images = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise InputError(f"{img_dir}: no images found")
+
+    def match(folder: Path) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        if not folder.is_dir():
+            return found
+        stems = sorted((p.stem for p in images), key=len, reverse=True)
+        for f in sorted(folder.iterdir()):
+            if f.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            for s in stems:
+                if f.stem == s or f.stem.startswith(s + "_") or f.stem.startswith(s + "-"):
+                    found.setdefault(s, f)
+                    break
+        return found
+
+    has_masks = (root / "masks").is_dir()
+    masks, fovs = match(root / "masks"), match(root / "fov")
+    out = []
+    for img in images:
+        if has_masks and img.stem not in masks:
+            raise InputError(f"{img}: no matching mask in {root / 'masks'}")
+        out.append(Sample(name=img.stem, image=img, label=masks.get(img.stem), fov=fovs.get(img.stem)))
+    return out
+
+
+@register_dataset("folder")
+def folder(root: Path, split: str) -> list[Sample]:
+    return folder_samples(root, split)
+
+
+def get_dataset(name: str) -> DatasetFn:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise InputError(f"unknown dataset {name!r}; choose from {', '.join(sorted(DATASETS))}") from None
+
+
+def dataset_dir(name: str, data: str | Path | None = None) -> Path:
+    """Folder of a named dataset (``folder``: ``data`` itself is the folder)."""
+    if name == "folder":
+        if data is None:
+            raise InputError("the folder dataset needs a path (--data DIR)")
+        return Path(data)
+    return data_root(data) / FOLDERS[name]
+
+
+def load_split(name: str, split: str, data: str | Path | None = None) -> list[Sample]:
+    """List the samples of ``split`` of dataset ``name`` under the data root (or ``data``)."""
+    fn = get_dataset(name)
+    return fn(dataset_dir(name, data), split)
+
+
+def load_sample(sample: Sample, observer2: bool = True) -> LoadedSample:
+    """Read a sample's files, checking that every mask matches the image's size."""
+    image = read_image(sample.image)
+    shape = image.shape[:2]
+    label = read_mask(sample.label, shape) if sample.label else None
+    label2 = read_mask(sample.label2, shape) if (observer2 and sample.label2) else None
+    if sample.fov is not None:
+        fov, derived = read_mask(sample.fov, shape), False
+    else:
+        fov, derived = derive_fov(image), True
+    if not fov.any():
+        raise InputError(f"{sample.fov or sample.image}: FOV mask is empty")
+    return LoadedSample(sample.name, image, label, fov, label2, derived)

@@ -1,0 +1,186 @@
+"""Image and mask readers/writers.
+
+Images come out as ``float32`` RGB arrays ``(H, W, 3)`` in ``[0, 1]`` whatever the file held
+(grey, palette, RGBA, 8 or 16 bit); masks as ``bool`` arrays ``(H, W)``. Every failure is an
+:class:`~vesselseg.errors.InputError` that names the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from vesselseg.errors import InputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pbm", ".bmp")
+
+#: Refuse images larger than this many pixels (about 16k x 12k): decoding alone would take
+#: several GB. Override with the ``VESSELSEG_MAX_PIXELS`` environment variable.
+DEFAULT_MAX_PIXELS = 200_000_000
+
+
+def max_pixels() -> int:
+    return int(os.environ.get("VESSELSEG_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected an image file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
+
+
+def _read_raw(path: Path) -> np.ndarray:
+    """Decode ``path`` to a numpy array as stored (no scaling), ``(H, W)`` or ``(H, W, C)``."""
+    _check_file(path)
+    limit = max_pixels()
+    if path.suffix.lower() in (".tif", ".tiff"):
+        # tifffile reads 16-bit and multi-sample TIFFs that Pillow cannot; Pillow stays the
+        # fallback for the odd TIFF flavour tifffile rejects.
+        try:
+            import tifffile
+
+            arr = tifffile.imread(path)
+            if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[-1] not in (3, 4):
+                arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W) storage
+            if arr.ndim in (2, 3):
+                if arr.shape[0] * arr.shape[1] > limit:
+                    raise InputError(
+                        f"{path}: image has {arr.shape[0] * arr.shape[1]} pixels, more than the "
+                        f"limit of {limit} (set VESSELSEG_MAX_PIXELS to raise it)"
+                    )
+                return arr
+        except InputError:
+            raise
+        except Exception:
+            pass
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = limit
+            with Image.open(path) as im:
+                if im.width * im.height > limit:
+                    raise InputError(
+                        f"{path}: image has {im.width * im.height} pixels, more than the limit of "
+                        f"{limit} (set VESSELSEG_MAX_PIXELS to raise it)"
+                    )
+                im.load()
+                return _pil_to_array(im)
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(f"{path}: image too large ({exc})") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image file (or a format that cannot be read)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{path}: cannot decode image ({exc})") from None
+
+
+def _pil_to_array(im: Image.Image) -> np.ndarray:
+    mode = im.mode
+    if mode == "P" or mode == "PA":
+        im = im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
+    elif mode == "1":
+        im = im.convert("L")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        im = im.convert("RGB")
+    elif mode.startswith("I;16"):
+        return np.asarray(im, dtype=np.uint16)
+    elif mode == "LA":
+        im = im.convert("RGBA")
+    return np.asarray(im)
+
+
+def _to_unit_float(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.bool_:
+        return arr.astype(np.float32)
+    if np.issubdtype(arr.dtype, np.integer):
+        top = float(np.iinfo(arr.dtype).max)
+        if arr.dtype in (np.int32, np.uint32, np.int64, np.uint64):
+            # 32-bit "I" images usually hold 16-bit data; scale by the data's own range.
+            top = 65535.0 if arr.max() > 255 else 255.0
+        return arr.astype(np.float32) / top
+    arr = arr.astype(np.float32)
+    hi = float(arr.max()) if arr.size else 1.0
+    return arr / hi if hi > 1.0 else arr
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a colour or grey image as ``float32`` RGB ``(H, W, 3)`` in ``[0, 1]``.
+
+    Grey images are repeated over three channels; an alpha channel is dropped. 16-bit images keep
+    their full precision (divided by 65535).
+    """
+    path = Path(path)
+    arr = _to_unit_float(_read_raw(path))
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    elif arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    elif arr.ndim == 3 and arr.shape[-1] == 2:  # grey + alpha
+        arr = np.repeat(arr[..., :1], 3, axis=-1)
+    elif arr.ndim == 3 and arr.shape[-1] >= 4:
+        arr = arr[..., :3]
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise InputError(f"{path}: unsupported image layout {arr.shape}")
+    if min(arr.shape[:2]) < 16:
+        raise InputError(f"{path}: image is {arr.shape[1]}x{arr.shape[0]} pixels; at least 16x16 is needed")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a binary mask (vessel label or FOV) as ``bool`` ``(H, W)``.
+
+    Any channel layout is reduced to its maximum over channels and thresholded at half the value
+    range: DRIVE's palette GIFs that read as 3/253 and CHASE_DB1's 1-bit PNGs both binarise
+    correctly. ``shape`` (H, W), when given, is checked.
+    """
+    path = Path(path)
+    arr = _to_unit_float(_read_raw(path))
+    if arr.ndim == 3:
+        arr = arr[..., :3].max(axis=-1)
+    mask = arr > 0.5
+    if shape is not None and mask.shape != tuple(shape):
+        raise InputError(
+            f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image is {shape[1]}x{shape[0]}"
+        )
+    return mask
+
+
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Map a bool or ``[0, 1]`` float array to ``uint8`` 0..255 (values are clipped)."""
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
+    if arr.dtype == np.uint8:
+        return arr
+    return np.clip(np.rint(np.asarray(arr, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def write_png(path: str | os.PathLike, arr: np.ndarray) -> Path:
+    """Write a grey ``(H, W)`` or RGB ``(H, W, 3)`` array as PNG, atomically.
+
+    The file is written to a temporary name in the same folder and renamed, so an interruption
+    never leaves a half-written PNG (and never clobbers an existing file with a broken one).
+    """
+    path = Path(path)
+    data = to_uint8(arr)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.part", dir=path.parent)
+    except OSError as exc:
+        raise InputError(f"{path.parent}: cannot write output folder ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            Image.fromarray(data).save(fh, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

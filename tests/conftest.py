@@ -1,0 +1,52 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vesselseg.settings import data_root
+
+# Tests share 2 cores with whatever else runs; one thread keeps them predictable.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+DATA = data_root()
+HAVE_DATA = (DATA / "DRIVE").is_dir()
+needs_data = pytest.mark.skipif(not HAVE_DATA, reason=f"datasets not found under {DATA}")
+
+
+def run_cli(*args, cwd=None, env=None, timeout=600):
+    """Run ``python -m vesselseg ARGS`` in a subprocess; returns CompletedProcess (text)."""
+    e = dict(os.environ)
+    e.setdefault("OMP_NUM_THREADS", "1")
+    e["VESSELSEG_THREADS"] = e.get("VESSELSEG_THREADS", "1")
+    if env:
+        e.update(env)
+    return subprocess.run([sys.executable, "-m", "vesselseg", *map(str, args)], cwd=cwd, env=e,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_clean_error(proc, *fragments):
+    """Non-zero exit, one ``error:`` line naming the problem, no traceback."""
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    err = proc.stderr.strip()
+    assert err, "expected an error message on stderr"
+    for f in fragments:
+        assert f in err, f"{f!r} not in {err!r}"
+
+
+@pytest.fixture
+def rgb_image():
+    """A synthetic 'fundus' photograph: bright disc on black with dark lines, float RGB."""
+    h, w = 120, 130
+    yy, xx = np.mgrid[:h, :w]
+    disc = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 < (0.45 * min(h, w)) ** 2
+    img = np.zeros((h, w, 3), np.float32)
+    img[disc] = (0.8, 0.4, 0.2)
+    img[disc & (np.abs(yy - xx) < 2)] *= 0.5
+    return img

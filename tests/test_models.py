@@ -1,0 +1,348 @@
+"""Tests for vesselseg.models: every registered model is checked for the output contract,
+gradients, determinism and export, so a new model is covered the moment it is registered."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+
+from vesselseg.errors import ConfigError
+from vesselseg.models import (
+    MODELS,
+    attention_term_ratios,
+    count_parameters,
+    create,
+    list_models,
+    model_options,
+)
+from vesselseg.models.layers import (
+    ATTENTION,
+    DBPF,
+    CaFF,
+    ConvBlock,
+    DropBlock2d,
+    make_attention,
+)
+from vesselseg.models.nets import SegmentationModel
+
+ALL = list_models()
+SIZES = [(37, 53), (64, 64)]
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, torch.nn.Module]:
+    torch.manual_seed(0)
+    return {name: create(name) for name in ALL}
+
+
+def _check_output(model, out, batch: int, h: int, w: int) -> None:
+    assert set(out) == {"logits", "aux"}
+    assert out["logits"].shape == (batch, 1, h, w)
+    assert out["logits"].dtype == torch.float32
+    assert isinstance(out["aux"], list)
+    assert len(out["aux"]) == len(model.aux_strides)
+    assert model.deep_supervision == bool(out["aux"])
+    for a, s in zip(out["aux"], model.aux_strides, strict=True):
+        assert a.shape == (batch, 1, math.ceil(h / s), math.ceil(w / s))
+    if out["aux"]:
+        assert out["aux"][0].shape[-1] >= out["aux"][-1].shape[-1]  # finest first
+
+
+def test_required_models_registered():
+    assert {"caffnet", "unet", "attention_unet", "sa_unet", "ce_net"} <= set(ALL)
+    assert set(ALL) == set(MODELS)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_output_contract(models, name):
+    model = models[name]
+    assert isinstance(model, SegmentationModel)
+    assert isinstance(type(model).deep_supervision, (bool, property))
+    for train in (False, True):
+        model.train(train)
+        for h, w in SIZES:
+            with torch.no_grad():
+                out = model(torch.randn(2, 1, h, w))
+            _check_output(model, out, 2, h, w)
+    model.eval()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_gradients_reach_every_parameter(models, name):
+    model = models[name].train()
+    model.zero_grad()
+    out = model(torch.randn(2, 1, 37, 53))
+    loss = out["logits"].sum() + sum(a.sum() for a in out["aux"])
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, f"no gradient for {missing}"
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    zero = [n for n, p in model.named_parameters() if not p.grad.abs().sum() > 0]
+    assert not zero, f"zero gradient for {zero}"
+    model.zero_grad(set_to_none=True)
+    model.eval()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_deterministic_under_seed_in_eval(name):
+    x = torch.randn(1, 1, 24, 40)
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(123)
+        model = create(name).eval()
+        with torch.no_grad():
+            outs.append(model(x))
+    assert torch.equal(outs[0]["logits"], outs[1]["logits"])
+    for a, b in zip(outs[0]["aux"], outs[1]["aux"], strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("name", "low", "high"),
+    [
+        ("caffnet", 0.55e6, 0.7e6),  # default base 16; base 20 is checked below
+        ("sa_unet", 0.45e6, 0.65e6),
+        ("unet", 0.45e6, 0.52e6),
+        ("unet_large", 34.0e6, 35.0e6),
+        ("attention_unet", 0.45e6, 0.55e6),
+        ("ce_net", 25e6, 32e6),
+    ],
+)
+def test_parameter_counts(models, name, low, high):
+    assert low <= count_parameters(models[name]) <= high
+
+
+def test_caffnet_paper_size_option():
+    assert 0.9e6 <= count_parameters(create("caffnet", base_channels=20)) <= 1.1e6
+
+
+def test_in_channels_configurable_and_checked():
+    model = create("caffnet", in_channels=3).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 16, 16))["logits"].shape == (1, 1, 16, 16)
+    with pytest.raises(ValueError, match="expects"):
+        model(torch.randn(1, 1, 16, 16))
+
+
+# --- CaFFNet switches and CaFF ----------------------------------------------------------------
+
+
+def _count(model, cls) -> int:
+    return sum(isinstance(m, cls) for m in model.modules())
+
+
+def test_caffnet_ablation_switches():
+    counts = {}
+    for caff in (False, True):
+        for dbpf in (False, True):
+            model = create("caffnet", caff=caff, dbpf=dbpf)
+            assert _count(model, CaFF) == (3 if caff else 0)
+            assert _count(model, DBPF) == (3 if dbpf else 0)
+            assert model.deep_supervision == caff
+            assert model.depth == 3
+            with torch.no_grad():
+                out = model.eval()(torch.randn(1, 1, 48, 48))
+            assert len(out["aux"]) == (3 if caff else 0)
+            if not caff:
+                assert not any("caff" in n for n, _ in model.named_parameters())
+            counts[caff, dbpf] = count_parameters(model)
+    assert len(set(counts.values())) == 4
+    assert counts[False, False] < counts[True, False] < counts[True, True]
+
+
+def test_caff_modes_differ():
+    e, d = torch.randn(2, 8, 12, 10), torch.randn(2, 8, 12, 10)
+    torch.manual_seed(0)
+    reference = CaFF(8, mode="paper").eval()
+    results = {}
+    for mode in ("paper", "dual_prototype", "sigmoid"):
+        caff = CaFF(8, mode=mode).eval()
+        caff.load_state_dict(reference.state_dict())
+        with torch.no_grad():
+            t, m = caff(e, d)
+        assert t.shape == e.shape and m.shape == (2, 1, 12, 10)
+        results[mode] = t
+    assert not torch.allclose(results["paper"], results["dual_prototype"])
+    assert not torch.allclose(results["paper"], results["sigmoid"])
+    assert not torch.allclose(results["dual_prototype"], results["sigmoid"])
+    x = torch.randn(1, 1, 32, 32)
+    logits = {}
+    for mode in ("paper", "dual_prototype"):
+        torch.manual_seed(0)
+        with torch.no_grad():
+            logits[mode] = create("caffnet", caff_mode=mode).eval()(x)["logits"]
+    assert not torch.equal(logits["paper"], logits["dual_prototype"])
+
+
+def test_attention_term_ratios():
+    x = torch.randn(1, 1, 32, 32)
+    torch.manual_seed(0)
+    paper = attention_term_ratios(create("caffnet", caff_mode="paper").eval(), x)
+    torch.manual_seed(0)
+    dual = attention_term_ratios(create("caffnet", caff_mode="dual_prototype").eval(), x)
+    assert len(paper) == len(dual) == 3
+    assert all(0 < p < 0.05 for p in paper)  # softmax over H*W pixels: the term nearly vanishes
+    assert all(p < q for p, q in zip(paper, dual, strict=True))
+    assert attention_term_ratios(create("unet").eval(), x) == []
+
+
+def test_caff_paper_weights_sum_to_one_over_pixels():
+    caff = CaFF(4, mode="paper").eval()
+    e, d = torch.zeros(1, 4, 6, 5), torch.randn(1, 4, 6, 5)
+    with torch.no_grad():
+        t, _ = caff(e, d)
+    # E = 0 gives equal scores, softmax weights 1/N: the term is V / N at every pixel
+    assert torch.allclose(t, t[..., :1, :1].expand_as(t), atol=1e-7)
+
+
+# --- U-Net switches ---------------------------------------------------------------------------
+
+
+def test_drop_skips_changes_decoder_inputs():
+    full = create("unet")
+    dropped = create("unet", drop_skips=(2,))
+    assert dropped.drop_skips == (2,)
+    widths = full.widths
+    for i, (a, b) in enumerate(zip(full.decoders, dropped.decoders, strict=True)):
+        assert a.in_channels == 2 * widths[i]
+        assert b.in_channels == (widths[i] if i == 1 else 2 * widths[i])
+    with torch.no_grad():
+        out = dropped.eval()(torch.randn(1, 1, 37, 53))
+    assert out["logits"].shape == (1, 1, 37, 53)
+    caff = create("caffnet", drop_skips=(1,))
+    assert _count(caff, CaFF) == 2 and caff.aux_strides == (2, 4)
+
+
+@pytest.mark.parametrize("value", [(0,), (5,), "1", (1.5,)])
+def test_drop_skips_invalid(value):
+    with pytest.raises(ConfigError, match="drop_skips"):
+        create("unet", drop_skips=value)
+
+
+@pytest.mark.parametrize("name", [None, *sorted(ATTENTION)])
+def test_attention_in_conv_block(name):
+    x = torch.randn(2, 3, 11, 9)
+    for where in ("end", "middle"):
+        block = ConvBlock(3, 16, attention=name, attention_at=where)
+        assert block(x).shape == (2, 16, 11, 9)
+    y = torch.randn(2, 16, 11, 9)
+    assert make_attention(name, 16)(y).shape == y.shape
+
+
+def test_required_attention_names_and_unet_option():
+    assert {"se", "cbam", "coord", "scse"} <= set(ATTENTION)
+    model = create("unet", attention="cbam", depth=2)
+    assert sum(type(m).__name__ == "CBAM" for m in model.modules()) == 2 * 2 + 1
+    with pytest.raises(ConfigError, match="attention"):
+        make_attention("nope", 8)
+
+
+# --- small layers -----------------------------------------------------------------------------
+
+
+def test_dbpf_halves_size_keeps_channels():
+    assert DBPF(8)(torch.randn(2, 8, 16, 12)).shape == (2, 8, 8, 6)
+
+
+def test_dropblock():
+    x = torch.ones(4, 8, 24, 24)
+    drop = DropBlock2d(0.2, 7)
+    assert torch.equal(drop.eval()(x), x)
+    torch.manual_seed(0)
+    y = drop.train()(x)
+    zeros = (y == 0).float().mean().item()
+    assert 0.1 < zeros < 0.3
+    assert y.mean().item() == pytest.approx(1.0, rel=1e-4)  # rescaled
+    assert DropBlock2d(0.2, 7).train()(torch.ones(1, 2, 3, 4)).shape == (1, 2, 3, 4)
+    assert torch.equal(DropBlock2d(0.0).train()(x), x)
+
+
+# --- registry errors --------------------------------------------------------------------------
+
+
+def test_unknown_model_name():
+    with pytest.raises(ConfigError, match="nonet") as err:
+        create("nonet")
+    assert "caffnet" in str(err.value)
+
+
+def test_unknown_option():
+    with pytest.raises(ConfigError, match="bogus_option") as err:
+        create("caffnet", bogus_option=1)
+    assert "caff_mode" in str(err.value)
+    assert "base_channels" in model_options("unet")
+
+
+@pytest.mark.parametrize(
+    ("name", "option", "value"),
+    [
+        ("caffnet", "caff_mode", "bogus"),
+        ("caffnet", "caff_pool", "bogus"),
+        ("caffnet", "caff", "yes"),
+        ("caffnet", "dbpf", 1),
+        ("unet", "down", "bogus"),
+        ("unet", "up", "bogus"),
+        ("unet", "skip", "bogus"),
+        ("unet", "depth", 0),
+        ("unet", "base_channels", 2.5),
+        ("unet", "attention", "bogus"),
+        ("sa_unet", "drop_prob", 1.5),
+        ("sa_unet", "drop_block", 0),
+        ("ce_net", "in_channels", 0),
+    ],
+)
+def test_invalid_option_value(name, option, value):
+    with pytest.raises(ConfigError, match=option):
+        create(name, **{option: value})
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+class _AsTuple(torch.nn.Module):
+    """``(logits, *aux)``: the legacy TorchScript exporter cannot return an empty list."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(x)
+        return (out["logits"], *out["aux"])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_onnx_export_dynamic_size(models, tmp_path, name):
+    """Fast TorchScript-based export with dynamic H, W; parity with ONNX Runtime at 37x53.
+    (The default dynamo exporter also works -- see the models README notes -- but takes
+    10-30 s per model.)"""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    model = models[name].eval()
+    if count_parameters(model) > 5e6:
+        pytest.skip("large model: export covered by the smaller ones")
+    path = tmp_path / f"{name}.onnx"
+    n_aux = len(model.aux_strides)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _AsTuple(model).eval(),
+            (torch.randn(1, 1, 32, 32),),
+            str(path),
+            dynamo=False,
+            input_names=["x"],
+            output_names=["logits", *(f"aux{i}" for i in range(n_aux))],
+            dynamic_axes={"x": {2: "H", 3: "W"}},
+        )
+    session = ort.InferenceSession(str(path))
+    x = torch.randn(1, 1, 37, 53)
+    with torch.no_grad():
+        ref = model(x)
+    got = session.run(None, {"x": x.numpy()})
+    assert len(got) == 1 + n_aux
+    for g, r in zip(got, [ref["logits"], *ref["aux"]], strict=True):
+        assert g.shape == tuple(r.shape)
+        assert abs(g - r.numpy()).max() < 1e-4

@@ -346,3 +346,15 @@ def test_onnx_export_dynamic_size(models, tmp_path, name):
     for g, r in zip(got, [ref["logits"], *ref["aux"]], strict=True):
         assert g.shape == tuple(r.shape)
         assert abs(g - r.numpy()).max() < 1e-4
+
+
+@pytest.mark.parametrize("size", [(584, 565), (960, 999)])
+def test_caffnet_full_dataset_image_sizes(size):
+    """The real DRIVE and CHASE_DB1 image sizes pass in one whole-image forward."""
+    model = create("caffnet").eval()
+    with torch.inference_mode():
+        out = model(torch.rand(1, 1, *size))
+    assert out["logits"].shape == (1, 1, *size)
+    assert [tuple(a.shape[-2:]) for a in out["aux"]] == [
+        (-(-size[0] // s), -(-size[1] // s)) for s in (1, 2, 4)
+    ]

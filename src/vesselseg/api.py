@@ -6,8 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from vesselseg.errors import InputError
-
 
 def _load_rgb(image: str | Path | None) -> tuple[np.ndarray, str]:
     from vesselseg.io.images import read_image
@@ -32,18 +30,17 @@ def preprocess_stages(image: str | Path | None, out_dir: str | Path, standardise
                       clahe_tiles: int = 8, gamma: float = 1.2) -> list[Path]:
     """Preprocess one image (or the embedded sample) and write every stage as PNG into ``out_dir``."""
     from vesselseg.io.fov import derive_fov
+    from vesselseg.io.images import ensure_output_dir
     from vesselseg.preprocess import PreprocessConfig, preprocess
     from vesselseg.preprocess.stages import write_stages
 
     rgb, stem = _load_rgb(image)
+    out_dir = ensure_output_dir(out_dir)
     cfg = PreprocessConfig(standardise=standardise, clahe_clip=clahe_clip, clahe_tiles=clahe_tiles, gamma=gamma)
     stats = training_stats(dataset, data, cfg.grey) if standardise == "dataset" else None
     fov = derive_fov(rgb)
     _, stages = preprocess(rgb, stats, cfg, fov=fov, return_stages=True)
     stages["fov"] = fov
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder")
     return write_stages(stages, out_dir, stem)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from tqdm.auto import tqdm
 from vesselseg.engine.predictor import Predictor
 from vesselseg.errors import InputError
 from vesselseg.io.datasets import load_sample, load_split
-from vesselseg.io.images import write_png
+from vesselseg.io.images import ensure_output_dir, write_png
 from vesselseg.metrics import METRIC_NAMES, Evaluator
 
 REPORT_ORDER = ("auc", "pr_auc", "f1", "accuracy", "sensitivity", "specificity", "precision", "iou", "mcc")
@@ -39,7 +38,7 @@ def _roc_png(pool, path: Path, label: str) -> None:
 
     fpr, tpr, _ = pool.roc_curve_points()
     fig, ax = plt.subplots(figsize=(4, 4), dpi=110)
-    ax.plot(fpr, tpr, label=f"{label} (AUC {pool.roc_auc():.4f})")
+    ax.plot(fpr, tpr, label=f"{Path(label).stem if '/' in label else label} (AUC {pool.roc_auc():.4f})")
     ax.plot([0, 1], [0, 1], ":", color="grey")
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
@@ -67,14 +66,7 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
     samples = load_split(dataset, split, data)
     if observer == 1 and predictor is None:
         predictor = Predictor(weights)
-    out_dir = Path(out) if out else None
-    if out_dir is not None:
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(f"{out_dir}: cannot create output folder ({exc.strerror})") from None
-        if not os.access(out_dir, os.W_OK):
-            raise InputError(f"{out_dir}: output folder is not writable")
+    out_dir = ensure_output_dir(out) if out else None
     ev, human = Evaluator(threshold), Evaluator(threshold)
     seconds = []
     for s in tqdm(samples, desc=f"evaluate {dataset}/{split}", disable=not progress, unit="image"):
@@ -112,6 +104,8 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
         md = markdown_table(result, title)
         if "second_observer" in result:
             md += "\n" + markdown_table(result["second_observer"], "second observer vs first (human reference)")
+            md += ("\nThe human map is binary: its AUC and PR-AUC describe a single operating point, "
+                   "not a ranking, and are not comparable with a model's.\n")
         (out_dir / "metrics.md").write_text(md)
         _roc_png(ev.pool, out_dir / "roc.png", result["setup"]["weights"])
     return result

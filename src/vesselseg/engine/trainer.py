@@ -26,6 +26,7 @@ from vesselseg.engine.config import Config, config_from_dict, save_config
 from vesselseg.engine.data import fit_training_stats, load_raw, prepare, preprocess_config
 from vesselseg.engine.weights import code_version, save_weights
 from vesselseg.errors import ConfigError, InputError
+from vesselseg.io.images import ensure_output_dir
 from vesselseg.losses import build_loss
 from vesselseg.models import count_parameters, create
 from vesselseg.patches import PatchDataset
@@ -155,9 +156,9 @@ class Trainer:
             self.optim.step()
             self.sched.step()
             b = x.shape[0]
-            total += float(loss) * b
-            final += float(terms["base"]) * b
-            aux += float(terms.get("aux", 0.0)) * b
+            total += loss.item() * b
+            final += terms["base"].item() * b
+            aux += terms["aux"].item() * b if "aux" in terms else 0.0
             n += b
             bar.set_postfix(loss=f"{total / n:.4f}")
         secs = time.perf_counter() - t0
@@ -212,12 +213,7 @@ def start_run(cfg: Config, run_dir: str | Path, progress: bool = True, stop_afte
     run_dir = Path(run_dir)
     if (run_dir / "checkpoints").exists() or (run_dir / "config.yaml").exists():
         raise InputError(f"{run_dir}: already holds a run; use --resume {run_dir} or another --out")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{run_dir}: cannot create run folder ({exc.strerror})") from None
-    if not os.access(run_dir, os.W_OK):
-        raise InputError(f"{run_dir}: run folder is not writable")
+    ensure_output_dir(run_dir, "run folder")
     trainer = Trainer(cfg, run_dir, progress)
     save_config(cfg, run_dir / "config.yaml")
     trainer.fit(stop_after)

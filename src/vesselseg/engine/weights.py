@@ -113,7 +113,11 @@ def load_model(weights: str | Path) -> tuple[torch.nn.Module, dict]:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable safetensors file ({exc})") from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # same names, other shapes: another width or architecture
+        raise InputError(f"{path}: weights do not fit model {card['model']['name']!r} "
+                         f"({str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else exc})") from None
     if missing or unexpected:
         raise InputError(
             f"{path}: weights do not fit model {card['model']['name']!r} "

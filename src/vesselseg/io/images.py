@@ -163,6 +163,20 @@ def to_uint8(arr: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(arr, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
+def ensure_output_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Create ``path`` (and parents) if needed; an :class:`InputError` if it cannot be written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot create {what} ({exc.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise InputError(f"{path}: {what} is not writable")
+    return path
+
+
 def write_png(path: str | os.PathLike, arr: np.ndarray) -> Path:
     """Write a grey ``(H, W)`` or RGB ``(H, W, 3)`` array as PNG, atomically.
 

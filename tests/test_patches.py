@@ -85,3 +85,11 @@ def test_dataloader_batches():
 def test_too_small_image_rejected():
     with pytest.raises(ValueError, match="at least 48x48"):
         PatchDataset([np.zeros((30, 30), np.float32)], [np.zeros((30, 30), bool)])
+
+
+def test_gather_with_transforms_equals_slice_then_transform():
+    stack = torch.rand(3, 2, 30, 40)
+    coords = torch.tensor([[0, 1, 2], [2, 5, 7], [1, 0, 0]] * 3)
+    ks = torch.arange(9) % 8
+    ref = torch.stack([stack[n, :, y : y + 8, x : x + 8] for n, y, x in coords.tolist()])
+    assert torch.equal(extract_patches(stack, coords, 8, ks), apply_dihedral(ref, ks))

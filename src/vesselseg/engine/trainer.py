@@ -176,9 +176,9 @@ class Trainer:
             self.history.append(row)
             save_checkpoint(self.state(), ckpt_dir)
             _write_log(self.run_dir, self.history)
-            if self.progress:
-                tqdm.write(f"epoch {row['epoch']}/{self.cfg.train.epochs} loss={row['loss']:.4f} "
-                           f"lr={row['lr']:.2e} {row['seconds']:.1f}s {row['patches_per_s']:.0f} patches/s")
+            # One line per epoch even without bars, so a background run's log shows progress.
+            tqdm.write(f"epoch {row['epoch']}/{self.cfg.train.epochs} loss={row['loss']:.4f} "
+                       f"lr={row['lr']:.2e} {row['seconds']:.1f}s {row['patches_per_s']:.0f} patches/s")
             done += 1
         if self.history:
             _plot_curve(self.run_dir, self.history)

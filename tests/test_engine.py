@@ -69,7 +69,7 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     """Kill the training process while it is inside epoch 2 or 3, resume, compare to a clean run."""
     run = tmp_path / "killed"
     args = ["train", "--out", run, "--no-progress"]
-    for s in TINY + ["train.epochs=4", "patches.per_image=40"]:
+    for s in TINY + ["train.epochs=4", "patches.per_image=100"]:
         args += ["--set", s]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "vesselseg", *map(str, args)], env=env,
@@ -79,7 +79,7 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
         if (run / "log.csv").exists() and len(_rows(run)) >= 1:
             break
         time.sleep(0.05)
-    time.sleep(0.4)  # into the next epoch
+    time.sleep(float(_rows(run)[0]["seconds"]) / 2)  # about half-way into epoch 2
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = len(_rows(run))
@@ -89,7 +89,8 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     assert res.returncode == 0, res.stderr
     rows = _rows(run)
     assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]  # no gap, no duplicate
-    clean = train(None, TINY + ["train.epochs=4", "patches.per_image=40"], out_dir=tmp_path / "clean", progress=False)
+    clean = train(None, TINY + ["train.epochs=4", "patches.per_image=100"], out_dir=tmp_path / "clean",
+                  progress=False)
     a, b = _weights(clean["run_dir"]), _weights(run)
     assert all(torch.equal(a[k], b[k]) for k in a)
 

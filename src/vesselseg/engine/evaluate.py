@@ -38,7 +38,7 @@ def _roc_png(pool, path: Path, label: str) -> None:
 
     fpr, tpr, _ = pool.roc_curve_points()
     fig, ax = plt.subplots(figsize=(4, 4), dpi=110)
-    ax.plot(fpr, tpr, label=f"{Path(label).stem if '/' in label else label} (AUC {pool.roc_auc():.4f})")
+    ax.plot(fpr, tpr, label=f"{label} (AUC {pool.roc_auc():.4f})")
     ax.plot([0, 1], [0, 1], ":", color="grey")
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
@@ -107,7 +107,8 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
             md += ("\nThe human map is binary: its AUC and PR-AUC describe a single operating point, "
                    "not a ranking, and are not comparable with a model's.\n")
         (out_dir / "metrics.md").write_text(md)
-        _roc_png(ev.pool, out_dir / "roc.png", result["setup"]["weights"])
+        label = "second observer" if observer == 2 else (predictor.card.get("name") or Path(str(weights)).stem)
+        _roc_png(ev.pool, out_dir / "roc.png", label)
     return result
 
 

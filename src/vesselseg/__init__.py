@@ -10,4 +10,12 @@ from vesselseg.errors import VesselsegError
 
 __version__ = "0.1.0"
 
-__all__ = ["VesselsegError", "__version__"]
+
+def segment(image, weights="drive", **kwargs):
+    """Vessel probability map ``(H, W)`` of one photograph; see :func:`vesselseg.api.segment`."""
+    from vesselseg.api import segment as _segment
+
+    return _segment(image, weights, **kwargs)
+
+
+__all__ = ["VesselsegError", "__version__", "segment"]

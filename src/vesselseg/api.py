@@ -108,3 +108,96 @@ def train(config: str | Path | None = None, overrides: list[str] | tuple[str, ..
         write_card(card, weights.with_suffix(".json"))
         out["metrics"] = summary_line(res)
     return out
+
+
+_SEGMENTERS: dict = {}
+
+
+def _segmenter(weights, backend: str, **settings):
+    """Cached :class:`~vesselseg.segmentation.Segmenter`: loading weights once per (weights, backend)."""
+    from vesselseg.segmentation import Segmenter
+
+    key = (str(weights), backend)
+    if key not in _SEGMENTERS:
+        _SEGMENTERS.clear()  # keep one model in memory
+        _SEGMENTERS[key] = Segmenter(weights, backend=backend)
+    seg = _SEGMENTERS[key]
+    seg.mode = settings.get("mode", "whole")
+    seg.tta = settings.get("tta", False)
+    seg.threshold = float(settings.get("threshold", 0.5))
+    from vesselseg.segmentation.resolution import parse_scale
+
+    seg.scale = parse_scale(settings.get("scale", "auto"))
+    return seg
+
+
+def segment(image, weights: str | Path = "drive", *, mode: str = "whole", tta: bool = False,
+            fov="auto", scale: str | float = "auto", backend: str = "torch") -> np.ndarray:
+    """Vessel probability map of one fundus photograph.
+
+    Args:
+        image: an array (``(H, W)`` grey, ``(H, W, 3)`` RGB or RGBA; uint8, uint16 or float in
+            [0, 1]) or a path to an image file.
+        weights: shipped name (``drive``), ``.safetensors`` file, run folder or ``.onnx`` file.
+        mode: ``whole`` or ``sliding`` (the paper's 64/16 windows; ~20x slower).
+        tta: average over flips.
+        fov: ``auto`` (derived from the photograph), ``none``, a mask path or a bool array.
+        scale: ``auto`` (rescale so the FOV diameter matches the training images'), ``none``,
+            or a factor.
+        backend: ``torch`` or ``onnxruntime``.
+
+    Returns:
+        ``float32`` ``(H, W)`` probabilities in [0, 1] on the input's pixel grid, 0 outside the
+        FOV. Threshold at 0.5 for the vessel mask (or use :class:`vesselseg.segmentation.Segmenter`).
+    """
+    from vesselseg.io.images import read_image
+
+    if isinstance(image, (str, Path)):
+        image = read_image(image)
+    return _segmenter(weights, backend, mode=mode, tta=tta, scale=scale).run(image, fov=fov).prob
+
+
+def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", weights: str | Path = "drive",
+                  *, mode: str = "whole", threshold: float = 0.5, tta: bool = False, fov: str = "auto",
+                  scale: str | float = "auto", backend: str = "torch", standardise: str = "card",
+                  tile: int | None = None, overwrite: bool = False, recursive: bool = False,
+                  progress: bool = False, on_result=print):
+    """Segment files, folders and glob patterns (the embedded sample when ``paths`` is empty).
+
+    Writes ``<stem>_vessels.png``, ``<stem>_prob.png`` and ``<stem>_overlay.png`` per image into
+    ``out_dir``; returns the :class:`~vesselseg.segmentation.BatchReport`.
+    """
+    from vesselseg.errors import InputError
+    from vesselseg.io.images import ensure_output_dir
+    from vesselseg.sample import SAMPLE_NAME, sample_image
+    from vesselseg.segmentation import ArraySource, Segmenter, collect_inputs, segment_files
+    from vesselseg.segmentation.segmenter import DEFAULT_TILE
+
+    if fov not in ("auto", "none"):
+        fov_path = Path(fov)
+        if not fov_path.is_file():
+            raise InputError(f"{fov}: no such FOV mask file")
+    if paths:
+        files, problems = collect_inputs(paths, recursive=recursive)
+    else:
+        files, problems = [ArraySource(SAMPLE_NAME, sample_image)], []
+    if not files:
+        if len(problems) == 1:
+            raise InputError(problems[0][1])
+        raise InputError("no images to segment:\n  " + "\n  ".join(m for _, m in problems))
+    if fov not in ("auto", "none") and len(files) > 1:
+        raise InputError("--fov PATH applies to one image; give one image or use --fov auto")
+    ensure_output_dir(out_dir)  # fail before loading the model
+    seg = Segmenter(weights, mode=mode, threshold=threshold, tta=tta, scale=scale, backend=backend,
+                    standardise=standardise, tile=tile or DEFAULT_TILE)
+    report = segment_files(files, out_dir, seg, fov=fov, overwrite=overwrite, on_result=on_result,
+                           progress=progress)
+    report.failed[:0] = problems
+    return report
+
+
+def export_onnx(weights: str | Path = "drive", out: str | Path = "model.onnx") -> Path:
+    """Export weights to ONNX (dynamic batch, height, width; model card embedded)."""
+    from vesselseg.export import export_onnx as _export
+
+    return _export(weights, out)

@@ -142,6 +142,77 @@ def evaluate_cmd(weights, dataset, data, split, mode, region, observer, threshol
     click.echo(f"written to {out_dir}/")
 
 
+@cli.command("segment")
+@click.argument("paths", nargs=-1, type=str)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("segment_out"), show_default=True,
+              help="Folder for <stem>_vessels.png, <stem>_prob.png and <stem>_overlay.png.")
+@click.option("--weights", default="drive", show_default=True,
+              help="Shipped weights name, a .safetensors file, a run folder, or an exported .onnx file.")
+@click.option("--mode", type=click.Choice(["whole", "sliding"]), default="whole", show_default=True,
+              help="whole: one pass (tiled for very large images); sliding: the paper's 64/16 windows (~20x slower).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Probability at or above which a pixel is a vessel.")
+@click.option("--tta", is_flag=True, help="Average over horizontal/vertical flips (3x the time).")
+@click.option("--fov", default="auto", show_default=True, metavar="auto|none|PATH",
+              help="Field of view: derived from the photograph, the whole frame, or a mask file (one image).")
+@click.option("--scale", default="auto", show_default=True, metavar="auto|none|FACTOR",
+              help="auto: resample so the FOV diameter matches the training images' (e.g. 540 px for "
+                   "DRIVE) and map back; none: native pixels; or an explicit factor.")
+@click.option("--standardise", type=click.Choice(["card", "image"]), default="card", show_default=True,
+              help="Intensity statistics: the training set's (from the model card) or this photograph's.")
+@click.option("--backend", type=click.Choice(["torch", "onnxruntime"]), default="torch", show_default=True,
+              help="Inference engine. onnxruntime (pip install 'vesselseg[export]') gives the same maps; "
+                   "weights without a shipped export are exported once and cached.")
+@click.option("--tile", type=click.IntRange(64, 8192), default=None,
+              help="Largest side of one whole-image pass; bigger images are tiled [default: 1024].")
+@click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders of folder arguments.")
+@click.option("--overwrite", is_flag=True, help="Redo images whose outputs exist (default: skip them).")
+@click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def segment_cmd(paths, out_dir, weights, mode, threshold, tta, fov, scale, standardise, backend, tile, recursive,
+                overwrite, threads, progress):
+    """Segment the vessels in fundus photographs (files, folders or glob patterns).
+
+    With no PATHS, the embedded sample photograph is segmented. Writes, per image,
+    <stem>_vessels.png (0/255 mask), <stem>_prob.png (8-bit probability) and <stem>_overlay.png
+    (vessels drawn over the photograph), and prints one summary line. Images that fail are
+    reported at the end; the exit status is then 1.
+    """
+    from vesselseg.api import segment_paths
+    from vesselseg.settings import set_threads
+
+    set_threads(threads)
+    report = segment_paths(list(paths), out_dir, weights, mode=mode, threshold=threshold, tta=tta, fov=fov,
+                           scale=scale, backend=backend, standardise=standardise, tile=tile,
+                           overwrite=overwrite, recursive=recursive, progress=progress, on_result=click.echo)
+    n = len(report.done) + len(report.skipped) + len(report.failed)
+    click.echo(f"{len(report.done)} segmented, {len(report.skipped)} skipped, {len(report.failed)} failed "
+               f"of {n}; outputs in {out_dir}/")
+    if report.failed:
+        click.echo(f"error: {len(report.failed)} of {n} failed:", err=True)
+        for _, message in report.failed:
+            click.echo(f"  {message}", err=True)
+        return 1
+    return 0
+
+
+@cli.command("export")
+@click.option("--weights", default="drive", show_default=True,
+              help="Shipped weights name, a .safetensors file or a run folder.")
+@click.option("--out", "out_path", type=click.Path(path_type=Path), default=Path("model.onnx"), show_default=True,
+              help="The .onnx file to write (replaced only by a complete file).")
+def export_cmd(weights, out_path):
+    """Export weights to ONNX: input x (B, 1, H, W) preprocessed grey, output logits; H, W dynamic.
+
+    The model card (preprocessing, statistics, resolution) is stored inside the file, so
+    `vesselseg segment --weights model.onnx` needs nothing else.
+    """
+    from vesselseg.api import export_onnx
+
+    path = export_onnx(weights, out_path)
+    click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the process exit status."""
     try:

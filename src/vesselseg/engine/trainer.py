@@ -26,6 +26,7 @@ from vesselseg.engine.config import Config, config_from_dict, save_config
 from vesselseg.engine.data import fit_training_stats, load_raw, prepare, preprocess_config
 from vesselseg.engine.weights import code_version, save_weights
 from vesselseg.errors import ConfigError, InputError
+from vesselseg.io.fov import training_resolution
 from vesselseg.io.images import ensure_output_dir
 from vesselseg.losses import build_loss
 from vesselseg.models import count_parameters, create
@@ -98,6 +99,7 @@ class Trainer:
         train_raw = load_raw(cfg, "train")
         self.stats = fit_training_stats(train_raw, self.pcfg) if self.pcfg.standardise == "dataset" else None
         train = prepare(train_raw, self.pcfg, self.stats)
+        self.resolution = training_resolution(train.fovs)
         p = cfg.patches
         self.dataset = PatchDataset(train.images, train.labels, train.fovs, patch_size=p.size,
                                     patches_per_image=p.per_image, augment=p.augment,
@@ -191,6 +193,7 @@ class Trainer:
                       "parameters": count_parameters(self.model), "in_channels": 1},
             "preprocess": self.pcfg.to_dict(),
             "stats": self.stats.to_dict() if self.stats else None,
+            "resolution": self.resolution,
             "dataset": {"name": cfg.dataset.name, "train_images": len(self.dataset.sizes)},
             "protocol": {"patch_size": cfg.patches.size, "patches_per_image": cfg.patches.per_image,
                          "augment": cfg.patches.augment, "epochs": self.epoch, "batch_size": cfg.train.batch_size,

@@ -3,7 +3,9 @@
 Modes (both return ``sigmoid(logits)``, the model's output contract being
 ``{"logits": (B,1,H,W), "aux": [...]}``; a bare logits tensor is accepted too):
 
-* ``"whole"``: one forward pass over the whole image; the model pads internally.
+* ``"whole"``: one forward pass over the whole image; the model pads internally. With ``tile``
+  set and an image larger than ``tile`` on a side, overlapping ``tile`` x ``tile`` tiles (1/8
+  overlap, Gaussian-weighted blending) bound the memory of very large photographs.
 * ``"sliding"``: the paper's protocol — ``window`` x ``window`` windows every ``stride`` pixels,
   probabilities (not logits) averaged with uniform weights where windows overlap, stitched to the
   full image, by ``monai.inferers.sliding_window_inference`` (``mode="constant"``, zero padding
@@ -19,7 +21,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from monai.inferers import sliding_window_inference
 from torch import nn
 
 from vesselseg.errors import ConfigError, InputError
@@ -51,7 +52,7 @@ def _logits(out) -> torch.Tensor:
     return out if isinstance(out, torch.Tensor) else out["logits"]
 
 
-def probability_fn(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+def probability_fn(model: nn.Module | Callable) -> Callable[[torch.Tensor], torch.Tensor]:
     """``(B, C, h, w) -> (B, 1, h, w)`` probabilities: ``sigmoid(model(x)["logits"])``."""
     return lambda x: torch.sigmoid(_logits(model(x)).float())
 
@@ -66,11 +67,13 @@ def predict(
     batch_size: int = 64,
     device: str | torch.device | None = None,
     progress: bool = False,
+    tile: int | None = None,
 ) -> np.ndarray:
     """Vessel probability map of one image.
 
     Args:
-        model: a network following the output contract (logits, pre-sigmoid).
+        model: a network following the output contract (logits, pre-sigmoid), or any callable
+            with that contract (e.g. an ONNX Runtime session wrapper; it runs where it runs).
         image: preprocessed grey ``(H, W)`` numpy array (float32 in [0, 1]), or a tensor
             ``(1, C, H, W)``; any H, W.
         mode: ``"whole"`` or ``"sliding"`` (see the module doc).
@@ -81,6 +84,7 @@ def predict(
         device: where to run; given, the model is moved there; None keeps the model where it is
             (its parameters' device, CPU for a model without parameters).
         progress: show MONAI's progress bar over window batches.
+        tile: ``"whole"`` mode only: the largest side processed in one pass (None: no limit).
 
     Returns:
         ``float32`` ``(H, W)`` probabilities in [0, 1].
@@ -93,13 +97,27 @@ def predict(
         check_window(window, stride)
         if int(batch_size) < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    if device is not None:
+    is_module = isinstance(model, nn.Module)
+    if not is_module:
+        device = torch.device("cpu")
+    elif device is not None:
         model.to(device)
     else:
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
     x = _as_batch(image).to(device)
     fn = probability_fn(model)
+    if mode == "sliding" or tile is not None:
+        # Imported here: MONAI costs ~1-2 s of start-up that a whole-image run never needs.
+        from monai.inferers import sliding_window_inference
+    if mode == "whole" and tile is not None and max(x.shape[-2:]) > int(tile):
+        if int(tile) < 64:
+            raise ConfigError(f"tile must be at least 64 pixels, got {tile}")
+        whole_fn = fn
+        fn = lambda t: sliding_window_inference(  # noqa: E731
+            t, roi_size=(int(tile), int(tile)), sw_batch_size=1, predictor=whole_fn, overlap=0.125,
+            mode="gaussian", padding_mode="replicate", progress=progress,
+        )
     if mode == "sliding":
         whole_fn = fn
         fn = lambda t: sliding_window_inference(  # noqa: E731
@@ -113,12 +131,14 @@ def predict(
             cval=0.0,
             progress=progress,
         )
-    was_training = model.training
-    model.eval()
+    was_training = model.training if is_module else False
+    if is_module:
+        model.eval()
     try:
         with torch.inference_mode():
             probs = flip_average(fn, x) if tta else fn(x)
     finally:
-        model.train(was_training)
+        if is_module:
+            model.train(was_training)
     out = probs[0, 0].float().cpu().numpy()
     return np.clip(out, 0.0, 1.0, out=out)

@@ -119,7 +119,19 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     their full precision (divided by 65535).
     """
     path = Path(path)
-    arr = _to_unit_float(_read_raw(path))
+    return as_rgb(_read_raw(path), name=str(path))
+
+
+def as_rgb(arr: np.ndarray, name: str = "image") -> np.ndarray:
+    """Any image array -> ``float32`` RGB ``(H, W, 3)`` in ``[0, 1]``.
+
+    Accepts grey ``(H, W)``, ``(H, W, 1)``, grey+alpha, RGB and RGBA, as ``uint8``, ``uint16``,
+    bool or float (floats above 1 are divided by their maximum). Alpha is dropped.
+    """
+    arr = np.asarray(arr)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise InputError(f"{name}: expected a numeric image array, got dtype {arr.dtype}")
+    arr = _to_unit_float(arr)
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=-1)
     elif arr.ndim == 3 and arr.shape[-1] == 1:
@@ -129,9 +141,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     elif arr.ndim == 3 and arr.shape[-1] >= 4:
         arr = arr[..., :3]
     if arr.ndim != 3 or arr.shape[-1] != 3:
-        raise InputError(f"{path}: unsupported image layout {arr.shape}")
+        raise InputError(f"{name}: unsupported image layout {arr.shape}")
     if min(arr.shape[:2]) < 16:
-        raise InputError(f"{path}: image is {arr.shape[1]}x{arr.shape[0]} pixels; at least 16x16 is needed")
+        raise InputError(f"{name}: image is {arr.shape[1]}x{arr.shape[0]} pixels; at least 16x16 is needed")
+    if not np.isfinite(arr).all():
+        raise InputError(f"{name}: image holds NaN or infinite values")
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
@@ -177,6 +191,12 @@ def ensure_output_dir(path: str | os.PathLike, what: str = "output folder") -> P
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_png(path: str | os.PathLike, arr: np.ndarray) -> Path:
     """Write a grey ``(H, W)`` or RGB ``(H, W, 3)`` array as PNG, atomically.
 
@@ -193,6 +213,7 @@ def write_png(path: str | os.PathLike, arr: np.ndarray) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             Image.fromarray(data).save(fh, format="PNG")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,174 @@
+"""ONNX export of a trained model, and an ONNX Runtime model with the PyTorch output contract.
+
+The exported graph takes ``x`` ``(B, 1, H, W)`` (batch, height and width dynamic; the network
+pads to its stride internally) and returns ``logits`` ``(B, 1, H, W)``; the deep-supervision
+heads are left out. The model card travels inside the file (ONNX ``metadata_props`` key
+``vesselseg_card``), so one ``.onnx`` file is enough to segment with
+``vesselseg segment --weights model.onnx``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vesselseg.errors import InputError
+
+CARD_KEY = "vesselseg_card"
+DEFAULT_OPSET = 17
+
+
+class _LogitsOnly(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)["logits"]
+
+
+def _require_onnx():
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise InputError("ONNX export needs the export extra: pip install 'vesselseg[export]'") from None
+
+
+def have_onnxruntime() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def weights_digest(src: Path) -> str:
+    """SHA-256 of a ``.safetensors`` file and its card: what an export was made from."""
+    return hashlib.sha256(src.read_bytes() + src.with_suffix(".json").read_bytes()).hexdigest()
+
+
+def export_onnx(weights: str | Path, out: str | Path, opset: int = DEFAULT_OPSET) -> Path:
+    """Export ``weights`` (shipped name, ``.safetensors`` or run folder) to ``out`` (``.onnx``).
+
+    Written to a temporary name and renamed, so an existing ``out`` is only replaced by a
+    complete file.
+    """
+    _require_onnx()
+    import onnx
+
+    from vesselseg.engine.weights import load_model, resolve_weights
+
+    model, card = load_model(weights)
+    card = {**card, "exported_from_sha256": weights_digest(resolve_weights(weights))}
+    out = Path(out)
+    if out.is_dir():
+        raise InputError(f"{out}: is a folder; give the .onnx file name")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out.parent}: cannot create output folder ({exc.strerror})") from None
+    tmp = out.with_name(f".{out.name}.part")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # The TorchScript exporter (dynamo=False): seconds instead of the dynamo exporter's
+            # 10-30 s, and the same graph for this feed-forward net (parity tested).
+            torch.onnx.export(_LogitsOnly(model).eval(), (torch.zeros(1, 1, 64, 64),), str(tmp), dynamo=False,
+                              input_names=["x"], output_names=["logits"], opset_version=opset,
+                              dynamic_axes={"x": {0: "B", 2: "H", 3: "W"}, "logits": {0: "B", 2: "H", 3: "W"}})
+        proto = onnx.load(str(tmp))
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = CARD_KEY, json.dumps(card)
+        proto.producer_name = "vesselseg"
+        onnx.save(proto, str(tmp))
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{out}: cannot write ({exc.strerror})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return out
+
+
+def cache_dir() -> Path:
+    """Where on-the-fly ONNX exports are kept: ``$VESSELSEG_CACHE`` or ``~/.cache/vesselseg``."""
+    root = os.environ.get("VESSELSEG_CACHE") or Path.home() / ".cache" / "vesselseg"
+    return Path(root) / "onnx"
+
+
+def onnx_for_weights(weights: str | Path) -> Path:
+    """The ONNX file for ``weights``: itself if it is one, else a cached export keyed by content."""
+    if str(weights).lower().endswith(".onnx"):
+        path = Path(weights)
+        if not path.is_file():
+            raise InputError(f"{path}: no such ONNX file")
+        return path
+    from vesselseg.engine.weights import resolve_weights
+
+    src = resolve_weights(weights)
+    digest = weights_digest(src)
+    beside = src.with_suffix(".onnx")  # shipped weights carry their export
+    if beside.is_file() and _exported_from(beside) == digest:
+        return beside
+    path = cache_dir() / f"{src.stem}-{digest[:16]}.onnx"
+    if not path.exists():
+        try:
+            export_onnx(src, path)
+        except InputError:  # unwritable cache (read-only home): a private temporary folder
+            import tempfile
+
+            path = Path(tempfile.mkdtemp(prefix="vesselseg-onnx-")) / path.name
+            export_onnx(src, path)
+    return path
+
+
+def _exported_from(path: Path) -> str | None:
+    """The source digest recorded in an exported file (None if unreadable)."""
+    try:
+        import onnx
+
+        proto = onnx.load(str(path), load_external_data=False)
+        meta = {p.key: p.value for p in proto.metadata_props}
+        return json.loads(meta.get(CARD_KEY, "{}")).get("exported_from_sha256")
+    except Exception:  # a damaged or foreign file: just export afresh
+        return None
+
+
+class OnnxModel:
+    """An ONNX Runtime session that behaves like the PyTorch models for :func:`~vesselseg.inference.predict`.
+
+    ``model(x)`` with ``x`` ``(B, 1, H, W)`` returns ``{"logits": (B, 1, H, W)}``; ``card`` is the
+    model card stored in the file.
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        if not have_onnxruntime():
+            raise InputError("the onnxruntime backend needs onnxruntime: pip install onnxruntime")
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or torch.get_num_threads()
+        opts.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for bad files
+            raise InputError(f"{self.path}: not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if CARD_KEY not in meta:
+            raise InputError(f"{self.path}: no vesselseg model card inside (export it with `vesselseg export`)")
+        self.card = json.loads(meta[CARD_KEY])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> dict:
+        arr = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        (logits,) = self.session.run(["logits"], {self.input_name: arr})
+        return {"logits": torch.from_numpy(logits)}

@@ -1,0 +1,128 @@
+"""Segmenting many photographs: collecting inputs, skipping finished ones, reporting failures.
+
+A bad file never stops the batch: it is reported at the end (and the command exits non-zero).
+Outputs already present for an image are kept unless ``overwrite`` is set, so re-running an
+interrupted batch picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from vesselseg.errors import InputError, VesselsegError
+from vesselseg.io.images import IMAGE_SUFFIXES, ensure_output_dir, read_image
+from vesselseg.segmentation.outputs import output_paths, write_outputs
+from vesselseg.segmentation.segmenter import SegmentResult, Segmenter
+
+
+@dataclass(frozen=True)
+class ArraySource:
+    """An in-memory photograph in a batch (the embedded sample), named like a file would be."""
+
+    stem: str
+    loader: Callable[[], object]
+
+    @property
+    def name(self) -> str:
+        return self.stem
+
+    def __str__(self) -> str:
+        return self.stem
+
+
+@dataclass
+class BatchReport:
+    """What a batch did: per-image summary lines, skipped images and failures."""
+
+    done: list[tuple[str, SegmentResult]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (input, message)
+
+
+def collect_inputs(paths: Iterable[str | Path], recursive: bool = False) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Expand files, folders and glob patterns into image files (sorted, de-duplicated).
+
+    Returns ``(files, problems)``: a missing path or a folder without images is a problem
+    (reported like a failed image), not an exception, so the rest of the batch still runs.
+    """
+    files: list[Path] = []
+    problems: list[tuple[str, str]] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found = sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                problems.append((str(p), f"{p}: no images in this folder ({', '.join(IMAGE_SUFFIXES)})"))
+            files.extend(found)
+        elif p.exists():
+            files.append(p)  # any suffix: the reader decides whether it is an image
+        elif glob.has_magic(str(raw)):
+            found = sorted(Path(f) for f in glob.glob(str(raw), recursive=True) if Path(f).is_file())
+            if not found:
+                problems.append((str(raw), f"{raw}: no file matches this pattern"))
+            files.extend(found)
+        else:
+            problems.append((str(raw), f"{raw}: no such file or folder"))
+    unique = list(dict.fromkeys(f.resolve() for f in files))
+    return [Path(f) for f in unique], problems
+
+
+def check_stems(files: list) -> None:
+    """Two inputs with the same stem would write the same outputs: refuse before starting."""
+    seen: dict[str, Path] = {}
+    for f in files:
+        if f.stem in seen:
+            raise InputError(f"{seen[f.stem]} and {f} would write the same outputs ({f.stem}_*.png); "
+                             "segment them into different --out folders")
+        seen[f.stem] = f
+
+
+def summary_line(name: str, result: SegmentResult) -> str:
+    h, w = result.prob.shape
+    return (f"{name}: {w}x{h} px, FOV diameter {result.fov_diameter:.0f} px, scale {result.scale:.3g}, "
+            f"vessels {100 * result.vessel_fraction:.1f}% of FOV, {result.seconds:.2f} s")
+
+
+def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmenter: Segmenter, fov="auto",
+                  overwrite: bool = False, on_result: Callable[[str], None] = print,
+                  progress: bool = False) -> BatchReport:
+    """Segment ``files`` into ``out_dir``; each image's failure is recorded, not raised."""
+    out_dir = ensure_output_dir(out_dir)
+    check_stems(files)
+    report = BatchReport()
+    iterator = files
+    bar = None
+    if progress and len(files) > 1:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(files, unit="image", desc="segment")
+        iterator = bar
+        on_result = bar.write
+    for path in iterator:
+        paths = output_paths(out_dir, path.stem)
+        if not overwrite and all(p.exists() for p in paths.values()):
+            report.skipped.append(str(path))
+            on_result(f"{path.name}: skipped, outputs exist in {out_dir} (--overwrite to redo)")
+            continue
+        try:
+            rgb = read_image(path) if isinstance(path, Path) else path.loader()
+            result = segmenter.run(rgb, fov=fov)
+            write_outputs(paths, rgb, result.prob, result.vessels, result.fov)
+        except VesselsegError as exc:
+            message = str(exc)
+            report.failed.append((str(path), message if str(path) in message else f"{path}: {message}"))
+            on_result(f"{path.name}: FAILED ({message})")
+            continue
+        except MemoryError:
+            report.failed.append((str(path), f"{path}: out of memory (try --tile 512)"))
+            on_result(f"{path.name}: FAILED (out of memory)")
+            continue
+        report.done.append((str(path), result))
+        on_result(summary_line(path.name, result))
+    if bar is not None:
+        bar.close()
+    return report

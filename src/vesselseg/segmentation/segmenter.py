@@ -1,0 +1,125 @@
+"""One photograph in, a vessel probability map and mask out, at the model's training scale.
+
+Steps (:meth:`Segmenter.run`): FOV mask (derived, given, or none) -> crop to the FOV's bounding
+box -> rescale so the FOV diameter matches the training images' (:mod:`.resolution`) ->
+preprocess with the model card's settings -> predict -> resample back -> paste into the full
+frame, zero outside the FOV -> threshold.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vesselseg.engine.predictor import Predictor
+from vesselseg.errors import ConfigError, InputError
+from vesselseg.io.fov import derive_fov, fov_bbox, fov_diameter
+from vesselseg.io.images import as_rgb, read_mask
+from vesselseg.segmentation.resolution import (
+    choose_scale,
+    parse_scale,
+    reference_diameter,
+    resize_image,
+    resize_mask,
+    resize_probability,
+    scaled_size,
+)
+
+#: Context kept around the FOV when cropping, in original pixels (the network sees the rim).
+CROP_MARGIN = 16
+#: Largest side processed in one whole-image pass; bigger images are tiled (bounded memory).
+DEFAULT_TILE = 1024
+
+
+@dataclass
+class SegmentResult:
+    """Everything one segmentation produced, on the original pixel grid ``(H, W)``."""
+
+    prob: np.ndarray  # float32 (H, W) in [0, 1]; 0 outside the FOV
+    vessels: np.ndarray  # bool (H, W): prob >= threshold inside the FOV
+    fov: np.ndarray  # bool (H, W)
+    fov_diameter: float  # pixels, original grid
+    scale: float  # resampling factor applied before the network
+    seconds: float
+
+    @property
+    def vessel_fraction(self) -> float:
+        """Vessel pixels / FOV pixels."""
+        n = int(self.fov.sum())
+        return float(self.vessels.sum()) / n if n else 0.0
+
+
+class Segmenter:
+    """A loaded model plus the segmentation settings; call :meth:`run` per photograph.
+
+    Args:
+        weights: shipped name (``drive``), ``.safetensors`` file, run folder, or ``.onnx`` file.
+        mode: ``whole`` (one pass, tiled above ``tile`` px) or ``sliding`` (the paper's 64/16).
+        threshold: probability at or above which a pixel is a vessel.
+        tta: average over flips.
+        scale: ``auto`` (the resolution policy), ``none``, or a factor.
+        backend: ``torch`` or ``onnxruntime``.
+        standardise: ``card`` (the training statistics) or ``image`` (this photograph's own).
+    """
+
+    def __init__(self, weights: str | Path = "drive", mode: str = "whole", threshold: float = 0.5,
+                 tta: bool = False, scale: str | float = "auto", backend: str = "torch",
+                 standardise: str = "card", tile: int | None = DEFAULT_TILE, predictor: Predictor | None = None):
+        if mode not in ("whole", "sliding"):
+            raise ConfigError(f"unknown mode {mode!r}; choose whole or sliding")
+        if not 0.0 <= float(threshold) <= 1.0:
+            raise ConfigError(f"threshold must be within [0, 1], got {threshold}")
+        if standardise not in ("card", "image"):
+            raise ConfigError(f"standardise must be 'card' or 'image', not {standardise!r}")
+        self.predictor = predictor or Predictor(weights, backend=backend)
+        if standardise == "image":
+            from dataclasses import replace
+
+            self.predictor.pcfg = replace(self.predictor.pcfg, standardise="image")
+        self.mode, self.threshold, self.tta, self.tile = mode, float(threshold), tta, tile
+        self.scale = parse_scale(scale)
+        self.reference = reference_diameter(self.predictor.card)
+
+    @property
+    def card(self) -> dict:
+        return self.predictor.card
+
+    def fov_mask(self, rgb: np.ndarray, fov) -> np.ndarray:
+        """``fov``: ``"auto"`` (derived), ``"none"`` (whole frame), a path, or a bool array."""
+        shape = rgb.shape[:2]
+        if fov is None or (isinstance(fov, str) and fov == "auto"):
+            return derive_fov(rgb)
+        if isinstance(fov, str) and fov == "none":
+            return np.ones(shape, dtype=bool)
+        if isinstance(fov, (str, Path)):
+            mask = read_mask(fov, shape)
+        else:
+            mask = np.asarray(fov).astype(bool)
+            if mask.shape != shape:
+                raise InputError(f"FOV mask is {mask.shape[1]}x{mask.shape[0]} but the image is {shape[1]}x{shape[0]}")
+        if not mask.any():
+            raise InputError("the FOV mask is empty (all zero): nothing to segment")
+        return mask
+
+    def run(self, image: np.ndarray, fov="auto") -> SegmentResult:
+        """Segment one photograph (any array layout :func:`~vesselseg.io.images.as_rgb` takes)."""
+        t0 = time.perf_counter()
+        rgb = as_rgb(image)
+        mask = self.fov_mask(rgb, fov)
+        diameter = fov_diameter(mask)
+        factor = choose_scale(diameter, self.reference, self.scale)
+        rows, cols = fov_bbox(mask, CROP_MARGIN)
+        crop_rgb, crop_fov = rgb[rows, cols], mask[rows, cols]
+        size = scaled_size(crop_fov.shape, factor)
+        grey = self.predictor.preprocess(resize_image(crop_rgb, size), resize_mask(crop_fov, size))
+        kw = {"tile": self.tile} if self.mode == "whole" else {}
+        crop_prob = self.predictor.predict_grey(grey, mode=self.mode, tta=self.tta, **kw)
+        prob = np.zeros(mask.shape, dtype=np.float32)
+        prob[rows, cols] = resize_probability(crop_prob, crop_fov.shape)
+        prob[~mask] = 0.0
+        vessels = (prob >= self.threshold) & mask
+        return SegmentResult(prob=prob, vessels=vessels, fov=mask, fov_diameter=diameter, scale=factor,
+                             seconds=time.perf_counter() - t0)

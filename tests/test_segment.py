@@ -1,0 +1,314 @@
+"""Segmenting photographs: the resolution policy, the Python API, the batch CLI and ONNX parity.
+
+Behaviour is tested with a small randomly initialised CaFFNet written like a trained one
+(weights + card); the quality checks use the shipped DRIVE weights and the real dataset.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from conftest import HAVE_DATA, assert_clean_error, run_cli
+from PIL import Image
+
+from vesselseg.engine.weights import save_weights, shipped_weights
+from vesselseg.errors import ConfigError, InputError
+from vesselseg.io.fov import fov_bbox, fov_diameter
+from vesselseg.models import create
+from vesselseg.segmentation import Segmenter, collect_inputs, overlay
+from vesselseg.segmentation.resolution import choose_scale, parse_scale, resize_image, resize_mask
+
+HAVE_DRIVE_WEIGHTS = "drive" in shipped_weights()
+needs_weights = pytest.mark.skipif(not HAVE_DRIVE_WEIGHTS, reason="shipped DRIVE weights not present")
+
+
+def fundus(h=160, w=200, radius=70, seed=0, dtype=np.uint8):
+    """A synthetic photograph: reddish disc on black with a few dark 'vessels'."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    disc = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 < radius**2
+    img = np.zeros((h, w, 3), np.float32)
+    img[disc] = (0.75, 0.35, 0.15)
+    for k in range(4):
+        img[disc & (np.abs((yy - h / 2) * np.cos(k) - (xx - w / 2) * np.sin(k)) < 1.5)] *= 0.55
+    img += rng.normal(0, 0.01, img.shape).astype(np.float32) * disc[..., None]
+    img = np.clip(img, 0, 1)
+    if dtype == np.uint8:
+        return np.rint(img * 255).astype(np.uint8)
+    return img
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    torch.manual_seed(0)
+    model = create("caffnet", base_channels=8).eval()
+    card = {"name": "tiny", "model": {"name": "caffnet", "options": {"base_channels": 8}},
+            "preprocess": {"standardise": "image"}, "stats": None,
+            "resolution": {"fov_diameter_px": 140.0}}
+    return save_weights(model, card, tmp_path_factory.mktemp("w") / "tiny.safetensors")
+
+
+# --- resolution policy -------------------------------------------------------------------------
+
+def test_fov_diameter_uses_the_unclipped_side():
+    yy, xx = np.mgrid[:300, :500]
+    circle = (yy - 150) ** 2 + (xx - 250) ** 2 < 200**2  # clipped at top and bottom
+    assert abs(fov_diameter(circle) - 399) <= 1
+    assert fov_diameter(np.zeros((5, 5), bool)) == 0.0
+    rows, cols = fov_bbox(circle, margin=10)
+    assert (rows.start, rows.stop) == (0, 300) and cols.start == 41 and cols.stop == 460
+
+
+def test_choose_scale_policy():
+    assert choose_scale(1080, 540) == pytest.approx(0.5)
+    assert choose_scale(560, 540) == 1.0  # within 10 %: native pixels
+    assert choose_scale(1080, 540, "none") == 1.0
+    assert choose_scale(1080, 540, 0.25) == 0.25
+    assert parse_scale("AUTO") == "auto" and parse_scale("2") == 2.0
+    for bad in ("big", "0", "-1", "100"):
+        with pytest.raises(ConfigError):
+            parse_scale(bad)
+    with pytest.raises(InputError):
+        choose_scale(0, 540)
+
+
+def test_resizers_keep_range_and_masks_binary():
+    img = np.random.default_rng(0).random((40, 50, 3)).astype(np.float32)
+    up = resize_image(img, (80, 100))
+    assert up.shape == (80, 100, 3) and up.min() >= img.min() and up.max() <= img.max()
+    down = resize_image(img, (20, 25))
+    assert down.shape == (20, 25, 3) and abs(down.mean() - img.mean()) < 0.01  # area averaging
+    m = resize_mask(img[..., 0] > 0.5, (17, 23))
+    assert m.dtype == bool and m.shape == (17, 23)
+
+
+# --- the Segmenter and the Python API ----------------------------------------------------------
+
+def test_segmenter_result_contract(tiny_weights):
+    seg = Segmenter(tiny_weights)
+    img = fundus()
+    res = seg.run(img)
+    assert res.prob.shape == img.shape[:2] and res.prob.dtype == np.float32
+    assert 0 <= res.prob.min() and res.prob.max() <= 1
+    assert not res.prob[~res.fov].any() and not res.vessels[~res.fov].any()
+    np.testing.assert_array_equal(res.vessels, (res.prob >= 0.5) & res.fov)
+    assert res.scale == 1.0 and abs(res.fov_diameter - 140) <= 2
+
+
+def test_input_layouts_give_the_same_map(tiny_weights):
+    """uint8 RGB, the same as float, RGBA and 16-bit: one answer; grey works too."""
+    seg = Segmenter(tiny_weights)
+    u8 = fundus()
+    ref = seg.run(u8).prob
+    np.testing.assert_allclose(seg.run(u8.astype(np.float32) / 255).prob, ref, atol=1e-6)
+    rgba = np.concatenate([u8, np.full(u8.shape[:2] + (1,), 255, np.uint8)], axis=-1)
+    np.testing.assert_allclose(seg.run(rgba).prob, ref, atol=1e-6)
+    u16 = u8.astype(np.uint16) * 257
+    np.testing.assert_allclose(seg.run(u16).prob, ref, atol=1e-5)
+    assert seg.run(u8.mean(axis=-1).astype(np.uint8)).prob.shape == u8.shape[:2]
+
+
+def test_auto_scale_brings_large_photographs_to_training_scale(tiny_weights):
+    seg = Segmenter(tiny_weights)
+    big = fundus(480, 600, radius=210)  # FOV diameter ~420 = 3x the card's 140
+    res = seg.run(big)
+    assert res.scale == pytest.approx(140 / res.fov_diameter, rel=1e-6) and res.scale < 0.4
+    assert res.prob.shape == (480, 600)
+    native = Segmenter(tiny_weights, scale="none").run(big)
+    assert native.scale == 1.0 and not np.allclose(native.prob, res.prob)
+
+
+def test_fov_options(tiny_weights):
+    seg = Segmenter(tiny_weights)
+    img = fundus()
+    whole = seg.run(img, fov="none")
+    assert whole.fov.all()
+    box = np.zeros(img.shape[:2], bool)
+    box[40:120, 50:150] = True
+    res = seg.run(img, fov=box)
+    assert not res.prob[~box].any()
+    with pytest.raises(InputError, match="empty"):
+        seg.run(img, fov=np.zeros_like(box))
+    with pytest.raises(InputError, match="but the image is"):
+        seg.run(img, fov=box[:-1])
+
+
+def test_tiled_whole_pass_matches_single_pass_closely(tiny_weights):
+    img = fundus(300, 300, radius=140)
+    one = Segmenter(tiny_weights, scale="none", tile=4096).run(img).prob
+    tiled = Segmenter(tiny_weights, scale="none", tile=128).run(img).prob
+    assert np.abs(one - tiled).mean() < 0.02
+
+
+def test_api_segment_accepts_arrays_and_paths(tiny_weights, tmp_path):
+    import vesselseg
+
+    img = fundus()
+    prob = vesselseg.segment(img, weights=tiny_weights)
+    path = tmp_path / "photo.png"
+    Image.fromarray(img).save(path)
+    np.testing.assert_allclose(vesselseg.segment(path, weights=tiny_weights), prob, atol=1e-6)
+    with pytest.raises(InputError):
+        vesselseg.segment(np.zeros((8, 8, 3)), weights=tiny_weights)
+
+
+def test_overlay_paints_vessels_only():
+    rgb = np.full((20, 20, 3), 0.5, np.float32)
+    v = np.zeros((20, 20), bool)
+    v[5, :] = True
+    out = overlay(rgb, v)
+    assert out.dtype == np.uint8 and out[5, 3, 1] > 200 and tuple(out[10, 10]) == (128, 128, 128)
+
+
+def test_collect_inputs_expands_folders_and_globs(tmp_path):
+    for n in ("a.png", "b.jpg", "notes.txt"):
+        (tmp_path / n).write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.tif").write_bytes(b"x")
+    files, problems = collect_inputs([tmp_path])
+    assert [f.name for f in files] == ["a.png", "b.jpg"] and not problems
+    files, _ = collect_inputs([tmp_path], recursive=True)
+    assert {f.name for f in files} == {"a.png", "b.jpg", "c.tif"}
+    files, _ = collect_inputs([str(tmp_path / "*.png"), tmp_path / "a.png"])
+    assert [f.name for f in files] == ["a.png"]  # de-duplicated
+    _, problems = collect_inputs([tmp_path / "missing.png", str(tmp_path / "*.gif"), tmp_path / "sub" / "none"])
+    assert len(problems) == 3
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+def _write_photos(folder, n=2):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(fundus(seed=i)).save(folder / f"eye{i}.png")
+
+
+def test_cli_batch_with_a_bad_file_skip_and_overwrite(tiny_weights, tmp_path):
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    _write_photos(photos)
+    (photos / "broken.png").write_text("this is text, not a PNG")
+    proc = run_cli("segment", photos, "--out", out, "--weights", tiny_weights, "--no-progress")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "broken.png" in proc.stderr and "not an image" in proc.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"eye{i}_{k}.png" for i in range(2) for k in ("overlay", "prob", "vessels"))
+    assert "2 segmented, 0 skipped, 1 failed of 3" in proc.stdout
+    mask = np.asarray(Image.open(out / "eye0_vessels.png"))
+    assert mask.shape == (160, 200) and set(np.unique(mask)) <= {0, 255}
+    assert np.asarray(Image.open(out / "eye0_overlay.png")).shape == (160, 200, 3)
+    assert oct(os.stat(out / "eye0_prob.png").st_mode & 0o777) != "0o600"  # not mkstemp's private mode
+
+    (photos / "broken.png").unlink()
+    before = (out / "eye0_prob.png").stat().st_mtime_ns
+    proc = run_cli("segment", photos, "--out", out, "--weights", tiny_weights, "--no-progress")
+    assert proc.returncode == 0 and "skipped" in proc.stdout and "0 segmented, 2 skipped" in proc.stdout
+    assert (out / "eye0_prob.png").stat().st_mtime_ns == before
+    proc = run_cli("segment", photos / "eye0.png", "--out", out, "--weights", tiny_weights, "--overwrite")
+    assert proc.returncode == 0 and "1 segmented" in proc.stdout
+    assert (out / "eye0_prob.png").stat().st_mtime_ns != before
+
+
+@pytest.mark.parametrize("case", ["missing", "empty_file", "truncated_jpeg", "empty_folder", "out_is_file",
+                                  "no_match", "bad_weights", "pickle_weights", "duplicate_stems"])
+def test_cli_bad_inputs_one_line_errors(tiny_weights, tmp_path, case):
+    out = tmp_path / "out"
+    args = []
+    if case == "missing":
+        args, frag = [tmp_path / "nope.jpg"], "no such file"
+    elif case == "empty_file":
+        (tmp_path / "e.png").write_bytes(b"")
+        args, frag = [tmp_path / "e.png"], "empty"
+    elif case == "truncated_jpeg":
+        Image.fromarray(fundus()).save(tmp_path / "t.jpg", quality=95)
+        data = (tmp_path / "t.jpg").read_bytes()
+        (tmp_path / "t.jpg").write_bytes(data[: len(data) // 2])
+        args, frag = [tmp_path / "t.jpg"], "t.jpg"
+    elif case == "empty_folder":
+        (tmp_path / "none").mkdir()
+        args, frag = [tmp_path / "none"], "no images"
+    elif case == "out_is_file":
+        _write_photos(tmp_path / "p", 1)
+        out.write_text("I am a file")
+        args, frag = [tmp_path / "p"], "not a folder"
+    elif case == "no_match":
+        args, frag = [str(tmp_path / "*.png")], "no file matches"
+    elif case == "bad_weights":
+        _write_photos(tmp_path / "p", 1)
+        (tmp_path / "w.safetensors").write_bytes(b"\x00" * 10)
+        (tmp_path / "w.json").write_text(json.dumps({"model": {"name": "caffnet"}}))
+        args, frag = [tmp_path / "p", "--weights", tmp_path / "w.safetensors"], "safetensors"
+    elif case == "pickle_weights":
+        _write_photos(tmp_path / "p", 1)
+        (tmp_path / "w.pt").write_bytes(b"\x80\x04")
+        args, frag = [tmp_path / "p", "--weights", tmp_path / "w.pt"], "pickle"
+    elif case == "duplicate_stems":
+        _write_photos(tmp_path / "a", 1)
+        _write_photos(tmp_path / "b", 1)
+        args, frag = [tmp_path / "a", tmp_path / "b"], "same outputs"
+    if "--weights" not in args:
+        args += ["--weights", tiny_weights]
+    proc = run_cli("segment", *args, "--out", out, "--no-progress")
+    assert_clean_error(proc, frag)
+    if case == "out_is_file":
+        assert out.read_text() == "I am a file"  # never destroyed
+
+
+def test_cli_export_and_onnx_backend_parity(tiny_weights, tmp_path):
+    pytest.importorskip("onnxruntime")
+    onnx_path = tmp_path / "m.onnx"
+    proc = run_cli("export", "--weights", tiny_weights, "--out", onnx_path)
+    assert proc.returncode == 0, proc.stderr
+    img = fundus(150, 170, radius=65)
+    torch_prob = Segmenter(tiny_weights).run(img).prob
+    ort_prob = Segmenter(onnx_path).run(img).prob
+    assert np.abs(torch_prob - ort_prob).max() <= 1e-4
+    assert Segmenter(tiny_weights, backend="onnxruntime").predictor.backend == "onnxruntime"
+    sliding = Segmenter(onnx_path, mode="sliding").run(img).prob  # batches of windows through ORT
+    assert np.abs(sliding - Segmenter(tiny_weights, mode="sliding").run(img).prob).max() <= 1e-4
+    (tmp_path / "junk.onnx").write_bytes(b"nope")
+    with pytest.raises(InputError, match="not a loadable ONNX"):
+        Segmenter(tmp_path / "junk.onnx")
+
+
+def test_cli_help_lists_segment_and_export():
+    proc = run_cli("segment", "--help")
+    assert proc.returncode == 0 and "--scale" in proc.stdout and "--backend" in proc.stdout
+
+
+# --- the shipped weights on real data -----------------------------------------------------------
+
+@needs_weights
+def test_main_command_segments_the_sample(tmp_path):
+    proc = run_cli("segment", "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert {p.name for p in tmp_path.iterdir()} == {f"sample_retina_{k}.png" for k in ("vessels", "prob", "overlay")}
+    v = np.asarray(Image.open(tmp_path / "sample_retina_vessels.png")) > 0
+    assert 0.05 < v.mean() < 0.2  # a vessel tree, not an empty or flooded mask
+
+
+@needs_weights
+@pytest.mark.skipif(not HAVE_DATA, reason="datasets not present")
+def test_shipped_weights_on_a_drive_test_image_and_onnx_parity(tmp_path):
+    from vesselseg.io.datasets import load_sample, load_split
+    from vesselseg.metrics import roc_auc
+
+    sample = load_sample(load_split("drive", "test")[0], observer2=False)
+    seg = Segmenter("drive")
+    res = seg.run(sample.image, fov=sample.fov)
+    assert res.scale == 1.0
+    auc = roc_auc(res.prob[sample.fov], sample.label[sample.fov])
+    assert auc > 0.97
+    # Same map through ONNX Runtime (the issue's parity criterion: max abs difference <= 1e-4).
+    pytest.importorskip("onnxruntime")
+    ort_prob = Segmenter("drive", backend="onnxruntime").run(sample.image, fov=sample.fov).prob
+    assert np.abs(ort_prob - res.prob).max() <= 1e-4
+
+    # Resolution policy: the same photograph at 2.5x resolution is segmented like the original.
+    big = resize_image(sample.image, (round(584 * 2.5), round(565 * 2.5)))
+    auto = seg.run(big)
+    assert auto.scale == pytest.approx(0.4, abs=0.02)
+    back = resize_mask(auto.vessels, sample.fov.shape)
+    dice = 2 * (back & res.vessels).sum() / (back.sum() + res.vessels.sum())
+    assert dice > 0.8

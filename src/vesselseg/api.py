@@ -161,7 +161,8 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
                   *, mode: str = "whole", threshold: float = 0.5, tta: bool = False, fov: str = "auto",
                   scale: str | float = "auto", backend: str = "torch", standardise: str = "card",
                   tile: int | None = None, overwrite: bool = False, recursive: bool = False,
-                  progress: bool = False, on_result=print):
+                  progress: bool = False, on_result=print, measure: bool = False,
+                  pixel_size_um: float | None = None):
     """Segment files, folders and glob patterns (the embedded sample when ``paths`` is empty).
 
     Writes ``<stem>_vessels.png``, ``<stem>_prob.png`` and ``<stem>_overlay.png`` per image into
@@ -190,10 +191,48 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
     ensure_output_dir(out_dir)  # fail before loading the model
     seg = Segmenter(weights, mode=mode, threshold=threshold, tta=tta, scale=scale, backend=backend,
                     standardise=standardise, tile=tile or DEFAULT_TILE)
+    measurer = _SegmentMeasurer(Path(out_dir), fov, pixel_size_um) if measure else None
     report = segment_files(files, out_dir, seg, fov=fov, overwrite=overwrite, on_result=on_result,
-                           progress=progress)
+                           progress=progress, on_done=measurer)
     report.failed[:0] = problems
+    if measurer is not None and measurer.rows:
+        measurer.write()
+        on_result(f"measurements: {measurer.table}")
     return report
+
+
+class _SegmentMeasurer:
+    """``segment --measure``: measure each mask as it is made (or re-read a skipped image's mask)."""
+
+    def __init__(self, out_dir: Path, fov, pixel_size_um):
+        self.out_dir, self.fov, self.pixel_size_um = out_dir, fov, pixel_size_um
+        self.rows, self.results = [], []
+        self.table = out_dir / "measurements.csv"
+
+    def __call__(self, source, rgb, result) -> None:
+        from vesselseg.io.fov import derive_fov
+        from vesselseg.io.images import read_image, read_mask, write_png
+        from vesselseg.measure import measure_mask, width_image
+
+        stem = source.stem
+        if result is None:  # skipped: its mask exists; the FOV is re-derived from the photograph
+            vessels = read_mask(self.out_dir / f"{stem}_vessels.png")
+            rgb = read_image(source) if isinstance(source, Path) else source.loader()
+            fov = (derive_fov(rgb) if self.fov == "auto" else
+                   None if self.fov == "none" else read_mask(self.fov, vessels.shape))
+        else:
+            vessels, fov = result.vessels, result.fov
+        m = measure_mask(vessels, fov, self.pixel_size_um, name=stem,
+                         fov_source={"auto": "derived", "none": "frame"}.get(self.fov, "given"))
+        write_png(self.out_dir / f"{stem}_widths.png", width_image(m, vessels))
+        self.rows.append(m.summary)
+        self.results.append(m)
+
+    def write(self) -> None:
+        from vesselseg.measure import write_json, write_table
+
+        write_table(self.rows, self.table)
+        write_json(self.results, self.table.with_suffix(".json"))
 
 
 def export_onnx(weights: str | Path = "drive", out: str | Path = "model.onnx") -> Path:
@@ -201,3 +240,115 @@ def export_onnx(weights: str | Path = "drive", out: str | Path = "model.onnx") -
     from vesselseg.export import export_onnx as _export
 
     return _export(weights, out)
+
+
+def measure(mask, fov=None, pixel_size_um: float | None = None, disc: tuple[float, float, float] | None = None):
+    """Vessel measurements of one mask (array or path); see :mod:`vesselseg.measure`.
+
+    Args:
+        mask: vessel mask ``(H, W)`` (non-zero = vessel) or a mask file.
+        fov: field-of-view mask (array or file); None = the whole frame.
+        pixel_size_um: micrometres per pixel, for lengths in mm and widths in µm.
+        disc: ``(x, y, radius)`` of the optic disc in pixels: adds zone-B measures.
+
+    Returns:
+        :class:`~vesselseg.measure.Measurements` (``.summary`` row, ``.segments``, ...).
+    """
+    from vesselseg.io.images import read_mask
+    from vesselseg.measure import measure_mask
+    from vesselseg.measure.measurements import measure_zone_b
+
+    name = ""
+    if isinstance(mask, (str, Path)):
+        name, mask = Path(mask).stem, read_mask(mask)
+    if isinstance(fov, (str, Path)):
+        fov = read_mask(fov, np.asarray(mask).shape)
+    m = measure_mask(np.asarray(mask), None if fov is None else np.asarray(fov, bool), pixel_size_um, name=name)
+    if disc is not None:
+        m.summary.update(measure_zone_b(np.asarray(mask) > 0, fov, disc[:2], disc[2], pixel_size_um))
+    return m
+
+
+def _mask_from_file(path: Path, threshold: float, segmenter_factory) -> tuple[np.ndarray, np.ndarray | None, str, str]:
+    """A measure input -> ``(mask, fov or None, fov_source, note)``.
+
+    A grey file with at most two levels is a mask; a grey file with more levels is read as a
+    probability map and thresholded; a colour file is a photograph and is segmented first.
+    """
+    from vesselseg.io.images import read_image
+
+    rgb = read_image(path)
+    grey = np.allclose(rgb[..., 0], rgb[..., 1]) and np.allclose(rgb[..., 0], rgb[..., 2])
+    if grey:
+        g = rgb[..., 0]
+        levels = np.unique(g)
+        if len(levels) <= 2:
+            top = levels.max()
+            return (g == top) if top > 0 else np.zeros(g.shape, bool), None, "frame", ""
+        return g >= threshold, None, "frame", (f"grey image with {len(levels)} levels read as a probability "
+                                               f"map, thresholded at {threshold:g}")
+    res = segmenter_factory().run(rgb)
+    return res.vessels, res.fov, "derived", "photograph: segmented first"
+
+
+def measure_paths(paths: list[str | Path], table: str | Path = "measurements.csv", *, fov: str = "auto",
+                  pixel_size_um: float | None = None, disc: tuple[float, float, float] | None = None,
+                  threshold: float = 0.5, weights: str | Path = "drive", min_segment: float = 0.0,
+                  overwrite: bool = False, on_result=print):
+    """Measure masks (or photographs, segmented first) and write the CSV table, a JSON with
+    per-segment detail beside it, and ``<stem>_widths.png`` per image. Returns
+    ``(rows, failures)``; one bad file does not stop the others."""
+    from vesselseg.errors import InputError, VesselsegError
+    from vesselseg.io.images import ensure_output_dir, read_mask, write_png
+    from vesselseg.measure import measure_mask, width_image, write_json, write_table
+    from vesselseg.measure.measurements import measure_zone_b
+    from vesselseg.segmentation import Segmenter, collect_inputs
+
+    table = Path(table)
+    if table.suffix.lower() != ".csv":
+        raise InputError(f"{table}: the table must be a .csv file (the JSON is written beside it)")
+    if table.exists() and not overwrite:
+        raise InputError(f"{table}: exists; pass --overwrite to replace it")
+    files, failures = collect_inputs(paths)
+    if not files:
+        raise InputError(failures[0][1] if len(failures) == 1 else "no inputs to measure")
+    if fov not in ("auto", "none") and len(files) > 1:
+        raise InputError("--fov PATH applies to one image; measure several masks with --fov auto")
+    out_dir = ensure_output_dir(table.parent if str(table.parent) else Path("."))
+    seg_cache: list = []
+
+    def segmenter():
+        if not seg_cache:
+            seg_cache.append(Segmenter(weights, threshold=threshold))
+        return seg_cache[0]
+
+    rows, results, extras = [], [], []
+    for path in files:
+        try:
+            mask, fov_mask, fov_source, note = _mask_from_file(path, threshold, segmenter)
+            if fov not in ("auto", "none"):
+                fov_mask, fov_source = read_mask(fov, mask.shape), "given"
+            elif fov == "none":
+                fov_mask, fov_source = None, "frame"
+            m = measure_mask(mask, fov_mask, pixel_size_um, name=path.stem, fov_source=fov_source,
+                             min_segment=min_segment)
+            if note:
+                m.summary["note"] = "; ".join(n for n in (note, m.summary["note"]) if n)
+            if disc is not None:
+                m.summary.update(measure_zone_b(mask, fov_mask, disc[:2], disc[2], pixel_size_um))
+            write_png(out_dir / f"{path.stem}_widths.png", width_image(m, mask))
+        except VesselsegError as exc:
+            failures.append((str(path), str(exc) if str(path) in str(exc) else f"{path}: {exc}"))
+            on_result(f"{path.name}: FAILED ({exc})")
+            continue
+        s = m.summary
+        on_result(f"{path.name}: density {s['density']:.3f}, length {s['length_px']:.0f} px, "
+                  f"{s['segments']} segments, {s['branch_points']} branch points, width median "
+                  f"{s['width_median_px'] if s['width_median_px'] is not None else float('nan'):.2f} px")
+        rows.append(s)
+        results.append(m)
+        extras.append({})
+    if rows:
+        write_table(rows, table)
+        write_json(results, table.with_suffix(".json"))
+    return rows, failures

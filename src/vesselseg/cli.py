@@ -167,10 +167,14 @@ def evaluate_cmd(weights, dataset, data, split, mode, region, observer, threshol
               help="Largest side of one whole-image pass; bigger images are tiled [default: 1024].")
 @click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders of folder arguments.")
 @click.option("--overwrite", is_flag=True, help="Redo images whose outputs exist (default: skip them).")
+@click.option("--measure", is_flag=True,
+              help="Also measure each mask (as `vesselseg measure`): measurements.csv/.json and <stem>_widths.png.")
+@click.option("--pixel-size-um", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --measure: micrometres per pixel (lengths in mm, widths in µm).")
 @click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def segment_cmd(paths, out_dir, weights, mode, threshold, tta, fov, scale, standardise, backend, tile, recursive,
-                overwrite, threads, progress):
+                overwrite, measure, pixel_size_um, threads, progress):
     """Segment the vessels in fundus photographs (files, folders or glob patterns).
 
     With no PATHS, the embedded sample photograph is segmented. Writes, per image,
@@ -184,7 +188,8 @@ def segment_cmd(paths, out_dir, weights, mode, threshold, tta, fov, scale, stand
     set_threads(threads)
     report = segment_paths(list(paths), out_dir, weights, mode=mode, threshold=threshold, tta=tta, fov=fov,
                            scale=scale, backend=backend, standardise=standardise, tile=tile,
-                           overwrite=overwrite, recursive=recursive, progress=progress, on_result=click.echo)
+                           overwrite=overwrite, recursive=recursive, progress=progress, on_result=click.echo,
+                           measure=measure, pixel_size_um=pixel_size_um)
     n = len(report.done) + len(report.skipped) + len(report.failed)
     click.echo(f"{len(report.done)} segmented, {len(report.skipped)} skipped, {len(report.failed)} failed "
                f"of {n}; outputs in {out_dir}/")
@@ -211,6 +216,55 @@ def export_cmd(weights, out_path):
 
     path = export_onnx(weights, out_path)
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def _parse_disc(value: str | None):
+    if not value:
+        return None
+    try:
+        x, y, r = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter("expected X,Y,R in pixels, e.g. 120,290,40", param_hint="--disc") from None
+    if r <= 0:
+        raise click.BadParameter("the disc radius must be positive", param_hint="--disc")
+    return x, y, r
+
+
+@cli.command("measure")
+@click.argument("paths", nargs=-1, required=True, type=str)
+@click.option("--out", "table", type=click.Path(path_type=Path), default=Path("measurements.csv"), show_default=True,
+              help="CSV table (one row per image); a JSON with per-segment detail and <stem>_widths.png "
+                   "images are written beside it.")
+@click.option("--fov", default="auto", show_default=True, metavar="auto|none|PATH",
+              help="auto: derived for photographs, the whole frame for masks; none: the whole frame; PATH: a mask.")
+@click.option("--pixel-size-um", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Micrometres per pixel: adds length in mm and width in µm.")
+@click.option("--disc", default=None, metavar="X,Y,R", help="Optic disc centre and radius (pixels): adds zone-B columns.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="For probability maps and photographs: vessel at p >= threshold.")
+@click.option("--weights", default="drive", show_default=True, help="Weights for photographs (segmented first).")
+@click.option("--min-segment", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Leave segments shorter than this (pixels) out of the segment list and tortuosity.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing table.")
+def measure_cmd(paths, table, fov, pixel_size_um, disc, threshold, weights, min_segment, overwrite):
+    """Measure vessel masks: density, length, segments, branch/end points, calibre, tortuosity, fractal dimension.
+
+    PATHS are masks (two grey levels), probability maps (more grey levels; thresholded) or colour
+    photographs (segmented first with --weights); files, folders or glob patterns.
+    """
+    from vesselseg.api import measure_paths
+
+    rows, failures = measure_paths(list(paths), table, fov=fov, pixel_size_um=pixel_size_um, disc=_parse_disc(disc),
+                                   threshold=threshold, weights=weights, min_segment=min_segment,
+                                   overwrite=overwrite, on_result=click.echo)
+    if rows:
+        click.echo(f"{len(rows)} measured; table {table}, detail {table.with_suffix('.json')}")
+    if failures:
+        click.echo(f"error: {len(failures)} of {len(rows) + len(failures)} failed:", err=True)
+        for _, message in failures:
+            click.echo(f"  {message}", err=True)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -132,11 +132,12 @@ def onnx_for_weights(weights: str | Path) -> Path:
 
 def _exported_from(path: Path) -> str | None:
     """The source digest recorded in an exported file (None if unreadable)."""
+    if not have_onnxruntime():
+        return None
     try:
-        import onnx
+        import onnxruntime as ort
 
-        proto = onnx.load(str(path), load_external_data=False)
-        meta = {p.key: p.value for p in proto.metadata_props}
+        meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
         return json.loads(meta.get(CARD_KEY, "{}")).get("exported_from_sha256")
     except Exception:  # a damaged or foreign file: just export afresh
         return None

@@ -89,8 +89,12 @@ def summary_line(name: str, result: SegmentResult) -> str:
 
 def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmenter: Segmenter, fov="auto",
                   overwrite: bool = False, on_result: Callable[[str], None] = print,
-                  progress: bool = False) -> BatchReport:
-    """Segment ``files`` into ``out_dir``; each image's failure is recorded, not raised."""
+                  progress: bool = False, on_done: Callable | None = None) -> BatchReport:
+    """Segment ``files`` into ``out_dir``; each image's failure is recorded, not raised.
+
+    ``on_done(source, rgb, result)`` runs after each segmented image (``result`` None for a
+    skipped one, ``rgb`` None too) -- e.g. the measurements of ``segment --measure``.
+    """
     out_dir = ensure_output_dir(out_dir)
     check_stems(files)
     report = BatchReport()
@@ -107,11 +111,18 @@ def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmente
         if not overwrite and all(p.exists() for p in paths.values()):
             report.skipped.append(str(path))
             on_result(f"{path.name}: skipped, outputs exist in {out_dir} (--overwrite to redo)")
+            if on_done is not None:
+                try:
+                    on_done(path, None, None)
+                except VesselsegError as exc:
+                    report.failed.append((str(path), f"{path}: {exc}"))
             continue
         try:
             rgb = read_image(path) if isinstance(path, Path) else path.loader()
             result = segmenter.run(rgb, fov=fov)
             write_outputs(paths, rgb, result.prob, result.vessels, result.fov)
+            if on_done is not None:
+                on_done(path, rgb, result)
         except VesselsegError as exc:
             message = str(exc)
             report.failed.append((str(path), message if str(path) in message else f"{path}: {message}"))

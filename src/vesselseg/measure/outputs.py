@@ -1,0 +1,74 @@
+"""Writing measurements: one CSV row per image, a JSON with per-segment detail, a width PNG."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from vesselseg.errors import InputError
+from vesselseg.measure.measurements import COLUMNS, Measurements
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def write_table(rows: list[dict], path: str | Path) -> Path:
+    """CSV with :data:`COLUMNS` (extra keys, e.g. the annulus's, appended); blank = undefined."""
+    path = Path(path)
+    extra = [k for r in rows for k in r if k not in COLUMNS]
+    fields = list(COLUMNS) + list(dict.fromkeys(extra))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r.get(k) is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]))
+                         for k in fields})
+    _atomic_write_text(path, buf.getvalue())
+    return path
+
+
+def write_json(results: list[Measurements], path: str | Path, extra: list[dict] | None = None) -> Path:
+    """JSON list: per image its summary, width histogram and segments (plus ``extra[i]`` merged in)."""
+    path = Path(path)
+    items = []
+    for i, m in enumerate(results):
+        item = {"summary": m.summary, "width_histogram": m.width_histogram, "segments": m.segments}
+        if extra and extra[i]:
+            item.update(extra[i])
+        items.append(item)
+    _atomic_write_text(path, json.dumps(items, indent=1, default=float) + "\n")
+    return path
+
+
+def width_image(m: Measurements, mask: np.ndarray | None = None, vmax: float | None = None) -> np.ndarray:
+    """``uint8`` RGB: the skeleton coloured by local width (turbo colour map, thin = blue, wide =
+    red), thickened to 3 px for visibility, over the vessel mask in dark grey."""
+    from matplotlib import colormaps
+    from scipy import ndimage as ndi
+
+    skel, widths = m.skeleton, m.widths
+    out = np.zeros(skel.shape + (3,), np.uint8)
+    if mask is not None:
+        out[mask.astype(bool)] = 60
+    if not skel.any():
+        return out
+    top = vmax or max(3.0, float(np.percentile(widths[skel], 99)))
+    # Spread each skeleton pixel's width to its 3x3 neighbourhood (max), so thin lines show.
+    w_skel = np.where(skel, widths, 0.0)
+    grown = ndi.grey_dilation(w_skel, size=(3, 3))
+    show = grown > 0
+    rgb = colormaps["turbo"](np.clip(grown[show] / top, 0, 1))[:, :3]
+    out[show] = np.rint(rgb * 255).astype(np.uint8)
+    return out

@@ -169,6 +169,8 @@ def test_collect_inputs_expands_folders_and_globs(tmp_path):
     (tmp_path / "sub" / "c.tif").write_bytes(b"x")
     files, problems = collect_inputs([tmp_path])
     assert [f.name for f in files] == ["a.png", "b.jpg"] and not problems
+    (tmp_path / "a_vessels.png").write_bytes(b"x")  # an output of an earlier run in the same folder
+    assert [f.name for f in collect_inputs([tmp_path])[0]] == ["a.png", "b.jpg"]
     files, _ = collect_inputs([tmp_path], recursive=True)
     assert {f.name for f in files} == {"a.png", "b.jpg", "c.tif"}
     files, _ = collect_inputs([str(tmp_path / "*.png"), tmp_path / "a.png"])
@@ -312,3 +314,31 @@ def test_shipped_weights_on_a_drive_test_image_and_onnx_parity(tmp_path):
     back = resize_mask(auto.vessels, sample.fov.shape)
     dice = 2 * (back & res.vessels).sum() / (back.sum() + res.vessels.sum())
     assert dice > 0.8
+
+
+def test_shards_are_disjoint_and_cover_the_batch(monkeypatch):
+    from vesselseg.segmentation.batch import parse_shard, take_shard
+
+    files = list(range(11))
+    parts = [take_shard(files, parse_shard(f"{i}/3")) for i in (1, 2, 3)]
+    assert sorted(sum(parts, [])) == files and sum(len(p) for p in parts) == 11
+    for bad in ("0/3", "4/3", "x", "1/0"):
+        with pytest.raises(InputError):
+            parse_shard(bad)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert parse_shard(None) == (2, 2)
+
+
+@needs_weights
+def test_shipped_card_and_onnx_export_belong_to_the_weights():
+    from vesselseg.engine.weights import read_card, resolve_weights
+    from vesselseg.export.onnx import _exported_from, weights_digest
+
+    path = resolve_weights("drive")
+    card = read_card(path)
+    assert card["model"]["name"] == "caffnet" and card["protocol"]["epochs"] == 50
+    assert card["resolution"]["fov_diameter_px"] == pytest.approx(540, abs=5)
+    assert card["test_metrics"]["pooled"]["auc"] > 0.97
+    pytest.importorskip("onnxruntime")
+    assert _exported_from(path.with_suffix(".onnx")) == weights_digest(path)  # no stale export shipped

@@ -162,7 +162,7 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
                   scale: str | float = "auto", backend: str = "torch", standardise: str = "card",
                   tile: int | None = None, overwrite: bool = False, recursive: bool = False,
                   progress: bool = False, on_result=print, measure: bool = False,
-                  pixel_size_um: float | None = None):
+                  pixel_size_um: float | None = None, shard: str | None = None):
     """Segment files, folders and glob patterns (the embedded sample when ``paths`` is empty).
 
     Writes ``<stem>_vessels.png``, ``<stem>_prob.png`` and ``<stem>_overlay.png`` per image into
@@ -171,7 +171,8 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
     from vesselseg.errors import InputError
     from vesselseg.io.images import ensure_output_dir
     from vesselseg.sample import SAMPLE_NAME, sample_image
-    from vesselseg.segmentation import ArraySource, Segmenter, collect_inputs, segment_files
+    from vesselseg.segmentation import ArraySource, BatchReport, Segmenter, collect_inputs, segment_files
+    from vesselseg.segmentation.batch import check_stems, parse_shard, take_shard
     from vesselseg.segmentation.segmenter import DEFAULT_TILE
 
     if fov not in ("auto", "none"):
@@ -180,6 +181,13 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
             raise InputError(f"{fov}: no such FOV mask file")
     if paths:
         files, problems = collect_inputs(paths, recursive=recursive)
+        shard_spec = parse_shard(shard)
+        if shard_spec is not None:
+            check_stems(files)  # across the whole batch, not just this shard
+            files = take_shard(files, shard_spec)
+            on_result(f"shard {shard_spec[0]}/{shard_spec[1]}: {len(files)} images")
+            if not files:
+                return BatchReport(failed=problems)
     else:
         files, problems = [ArraySource(SAMPLE_NAME, sample_image)], []
     if not files:

@@ -15,6 +15,8 @@ from typing import Callable, Iterable
 from vesselseg.errors import InputError, VesselsegError
 from vesselseg.io.images import IMAGE_SUFFIXES, ensure_output_dir, read_image
 from vesselseg.segmentation.outputs import output_paths, write_outputs
+
+OUTPUT_KINDS = ("vessels", "prob", "overlay", "widths")
 from vesselseg.segmentation.segmenter import SegmentResult, Segmenter
 
 
@@ -42,10 +44,18 @@ class BatchReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (input, message)
 
 
+def _is_output(path: Path) -> bool:
+    """Our own outputs (``*_vessels.png`` ...) are not inputs, even when --out is the input folder."""
+    return path.suffix.lower() == ".png" and path.stem.rsplit("_", 1)[-1] in OUTPUT_KINDS
+
+
 def collect_inputs(paths: Iterable[str | Path], recursive: bool = False) -> tuple[list[Path], list[tuple[str, str]]]:
     """Expand files, folders and glob patterns into image files (sorted, de-duplicated).
 
-    Returns ``(files, problems)``: a missing path or a folder without images is a problem
+    Files named like this tool's outputs (``<stem>_vessels.png``, ``_prob``, ``_overlay``,
+    ``_widths``) are left out of folder listings and pattern matches (a file named explicitly is
+    always taken). Returns ``(files, problems)``: a missing path or
+    a folder without images is a problem
     (reported like a failed image), not an exception, so the rest of the batch still runs.
     """
     files: list[Path] = []
@@ -54,14 +64,16 @@ def collect_inputs(paths: Iterable[str | Path], recursive: bool = False) -> tupl
         p = Path(raw)
         if p.is_dir():
             pattern = "**/*" if recursive else "*"
-            found = sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+                           and not _is_output(f))
             if not found:
                 problems.append((str(p), f"{p}: no images in this folder ({', '.join(IMAGE_SUFFIXES)})"))
             files.extend(found)
         elif p.exists():
             files.append(p)  # any suffix: the reader decides whether it is an image
         elif glob.has_magic(str(raw)):
-            found = sorted(Path(f) for f in glob.glob(str(raw), recursive=True) if Path(f).is_file())
+            found = sorted(Path(f) for f in glob.glob(str(raw), recursive=True)
+                           if Path(f).is_file() and not _is_output(Path(f)))
             if not found:
                 problems.append((str(raw), f"{raw}: no file matches this pattern"))
             files.extend(found)
@@ -69,6 +81,31 @@ def collect_inputs(paths: Iterable[str | Path], recursive: bool = False) -> tupl
             problems.append((str(raw), f"{raw}: no such file or folder"))
     unique = list(dict.fromkeys(f.resolve() for f in files))
     return [Path(f) for f in unique], problems
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    """``"i/N"`` (1 <= i <= N) -> ``(i, N)``; None -> torchrun's ``RANK``/``WORLD_SIZE`` if set, else None."""
+    import os
+
+    if value is None:
+        if "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+            return int(os.environ["RANK"]) + 1, int(os.environ["WORLD_SIZE"])
+        return None
+    try:
+        i, n = (int(v) for v in str(value).split("/"))
+    except ValueError:
+        raise InputError(f"--shard must look like i/N (e.g. 2/4), not {value!r}") from None
+    if not 1 <= i <= n:
+        raise InputError(f"--shard {value}: need 1 <= i <= N")
+    return i, n
+
+
+def take_shard(files: list, shard: tuple[int, int] | None) -> list:
+    """Every N-th file starting at the i-th: shards are disjoint and together cover the batch."""
+    if shard is None:
+        return files
+    i, n = shard
+    return files[i - 1 :: n]
 
 
 def check_stems(files: list) -> None:

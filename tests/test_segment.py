@@ -170,7 +170,9 @@ def test_collect_inputs_expands_folders_and_globs(tmp_path):
     files, problems = collect_inputs([tmp_path])
     assert [f.name for f in files] == ["a.png", "b.jpg"] and not problems
     (tmp_path / "a_vessels.png").write_bytes(b"x")  # an output of an earlier run in the same folder
-    assert [f.name for f in collect_inputs([tmp_path])[0]] == ["a.png", "b.jpg"]
+    (tmp_path / "prob.png").write_bytes(b"x")  # ... but a photograph may be called "prob"
+    assert [f.name for f in collect_inputs([tmp_path])[0]] == ["a.png", "b.jpg", "prob.png"]
+    (tmp_path / "prob.png").unlink()
     files, _ = collect_inputs([tmp_path], recursive=True)
     assert {f.name for f in files} == {"a.png", "b.jpg", "c.tif"}
     files, _ = collect_inputs([str(tmp_path / "*.png"), tmp_path / "a.png"])

@@ -46,7 +46,8 @@ class BatchReport:
 
 def _is_output(path: Path) -> bool:
     """Our own outputs (``*_vessels.png`` ...) are not inputs, even when --out is the input folder."""
-    return path.suffix.lower() == ".png" and path.stem.rsplit("_", 1)[-1] in OUTPUT_KINDS
+    stem, _, kind = path.stem.rpartition("_")
+    return path.suffix.lower() == ".png" and bool(stem) and kind in OUTPUT_KINDS
 
 
 def collect_inputs(paths: Iterable[str | Path], recursive: bool = False) -> tuple[list[Path], list[tuple[str, str]]]:

@@ -233,6 +233,7 @@ class _SegmentMeasurer:
         m = measure_mask(vessels, fov, self.pixel_size_um, name=stem,
                          fov_source={"auto": "derived", "none": "frame"}.get(self.fov, "given"))
         write_png(self.out_dir / f"{stem}_widths.png", width_image(m, vessels))
+        m.skeleton = m.widths = None  # full-size arrays: not kept across a batch
         self.rows.append(m.summary)
         self.results.append(m)
 
@@ -330,7 +331,7 @@ def measure_paths(paths: list[str | Path], table: str | Path = "measurements.csv
             seg_cache.append(Segmenter(weights, threshold=threshold))
         return seg_cache[0]
 
-    rows, results, extras = [], [], []
+    rows, results = [], []
     for path in files:
         try:
             mask, fov_mask, fov_source, note = _mask_from_file(path, threshold, segmenter)
@@ -345,6 +346,7 @@ def measure_paths(paths: list[str | Path], table: str | Path = "measurements.csv
             if disc is not None:
                 m.summary.update(measure_zone_b(mask, fov_mask, disc[:2], disc[2], pixel_size_um))
             write_png(out_dir / f"{path.stem}_widths.png", width_image(m, mask))
+            m.skeleton = m.widths = None  # full-size arrays: not kept across a batch
         except VesselsegError as exc:
             failures.append((str(path), str(exc) if str(path) in str(exc) else f"{path}: {exc}"))
             on_result(f"{path.name}: FAILED ({exc})")
@@ -355,7 +357,6 @@ def measure_paths(paths: list[str | Path], table: str | Path = "measurements.csv
                   f"{s['width_median_px'] if s['width_median_px'] is not None else float('nan'):.2f} px")
         rows.append(s)
         results.append(m)
-        extras.append({})
     if rows:
         write_table(rows, table)
         write_json(results, table.with_suffix(".json"))

@@ -86,8 +86,8 @@ def measure_mask(mask: np.ndarray, fov: np.ndarray | None = None, pixel_size_um:
     widths = width_map(mask)
     graph = vessel_graph(mask)
     segments, lengths, ac, curv = [], [], [], []
-    for i, path in enumerate(graph.paths):
-        length = arc_length(smooth_path(path))
+    path_lengths = [arc_length(smooth_path(p)) for p in graph.paths]
+    for i, (path, length) in enumerate(zip(graph.paths, path_lengths)):
         if length < min_segment:
             continue
         seg = {"id": i, "length_px": length, "chord_px": float(np.linalg.norm(path[-1] - path[0])),
@@ -99,7 +99,7 @@ def measure_mask(mask: np.ndarray, fov: np.ndarray | None = None, pixel_size_um:
         ac.append(arc_chord(path))
         curv.append(seg["curvature_rad_per_px"])
     skel_widths = widths[graph.skeleton]
-    length_px = float(sum(arc_length(smooth_path(p)) for p in graph.paths))
+    length_px = float(sum(path_lengths))
     row.update({
         "length_px": length_px,
         "length_mm": length_px * pixel_size_um / 1000.0 if pixel_size_um else None,

@@ -39,15 +39,10 @@ def write_table(rows: list[dict], path: str | Path) -> Path:
     return path
 
 
-def write_json(results: list[Measurements], path: str | Path, extra: list[dict] | None = None) -> Path:
-    """JSON list: per image its summary, width histogram and segments (plus ``extra[i]`` merged in)."""
+def write_json(results: list[Measurements], path: str | Path) -> Path:
+    """JSON list: per image its summary, width histogram and segments."""
     path = Path(path)
-    items = []
-    for i, m in enumerate(results):
-        item = {"summary": m.summary, "width_histogram": m.width_histogram, "segments": m.segments}
-        if extra and extra[i]:
-            item.update(extra[i])
-        items.append(item)
+    items = [{"summary": m.summary, "width_histogram": m.width_histogram, "segments": m.segments} for m in results]
     _atomic_write_text(path, json.dumps(items, indent=1, default=float) + "\n")
     return path
 

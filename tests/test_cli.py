@@ -6,7 +6,8 @@ from conftest import assert_clean_error, run_cli
 def test_help_lists_commands():
     proc = run_cli("--help")
     assert proc.returncode == 0
-    for cmd in ("preprocess", "datasets", "models", "train", "evaluate"):
+    for cmd in ("preprocess", "datasets", "models", "train", "evaluate", "segment", "measure", "export", "study",
+                "report", "figures"):
         assert cmd in proc.stdout
     sub = run_cli("train", "--help")
     assert "--resume" in sub.stdout and "--set" in sub.stdout

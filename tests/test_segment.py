@@ -332,15 +332,37 @@ def test_shards_are_disjoint_and_cover_the_batch(monkeypatch):
     assert parse_shard(None) == (2, 2)
 
 
-@needs_weights
-def test_shipped_card_and_onnx_export_belong_to_the_weights():
+#: dataset -> median FOV diameter of its training images (pixels)
+SHIPPED_DIAMETERS = {"drive": 540, "stare": 650, "chase": 918}
+
+
+@pytest.mark.parametrize("name", sorted(shipped_weights()) or ["drive"])
+def test_shipped_card_and_onnx_export_belong_to_the_weights(name):
     from vesselseg.engine.weights import read_card, resolve_weights
     from vesselseg.export.onnx import _exported_from, weights_digest
 
-    path = resolve_weights("drive")
+    if name not in shipped_weights():
+        pytest.skip(f"shipped {name} weights not present")
+    path = resolve_weights(name)
     card = read_card(path)
     assert card["model"]["name"] == "caffnet" and card["protocol"]["epochs"] == 50
-    assert card["resolution"]["fov_diameter_px"] == pytest.approx(540, abs=5)
+    assert card["dataset"]["name"] == name
+    assert card["resolution"]["fov_diameter_px"] == pytest.approx(SHIPPED_DIAMETERS[name], abs=5)
     assert card["test_metrics"]["pooled"]["auc"] > 0.97
     pytest.importorskip("onnxruntime")
     assert _exported_from(path.with_suffix(".onnx")) == weights_digest(path)  # no stale export shipped
+
+
+@pytest.mark.skipif(not HAVE_DATA, reason="datasets not present")
+@pytest.mark.parametrize("name", ["stare", "chase"])
+def test_shipped_weights_segment_their_own_test_image(name):
+    """``--weights stare|chase``: each shipped model segments its dataset's first test image well."""
+    from vesselseg.io.datasets import load_sample, load_split
+    from vesselseg.metrics import roc_auc
+
+    if name not in shipped_weights():
+        pytest.skip(f"shipped {name} weights not present")
+    sample = load_sample(load_split(name, "test")[0], observer2=False)
+    res = Segmenter(name).run(sample.image, fov=sample.fov)
+    assert res.scale == 1.0  # the policy leaves a model's own dataset at its native scale
+    assert roc_auc(res.prob[sample.fov], sample.label[sample.fov]) > 0.95

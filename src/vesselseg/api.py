@@ -79,6 +79,7 @@ def train(config: str | Path | None = None, overrides: list[str] | tuple[str, ..
 
     Returns ``{"run_dir", "weights", "metrics"}`` (metrics: pooled FOV scores, or None).
     """
+    from vesselseg.engine import distributed
     from vesselseg.engine.config import load_config
     from vesselseg.engine.evaluate import evaluate, summary_line
     from vesselseg.engine.predictor import Predictor
@@ -92,14 +93,20 @@ def train(config: str | Path | None = None, overrides: list[str] | tuple[str, ..
         run_dir = Path(out_dir) if out_dir else Path("runs") / cfg.name
         trainer = start_run(cfg, run_dir, progress=progress, stop_after=stop_after)
     out = {"run_dir": trainer.run_dir, "weights": None, "metrics": None}
-    if trainer.epoch < trainer.cfg.train.epochs:
-        return out  # stopped early on request (stop_after): resume later
+    if trainer.epoch < trainer.cfg.train.epochs or not trainer.dist.is_main:
+        # stopped early on request (stop_after: resume later), or a worker rank of a
+        # distributed run: rank 0 writes the weights and evaluates
+        distributed.cleanup(trainer.dist)
+        return out
     weights = trainer.finish()
+    distributed.cleanup(trainer.dist)
     out["weights"] = weights
     cfg = trainer.cfg
     if cfg.train.eval_after:
         card = trainer.card()
-        predictor = Predictor(model=trainer.model, card=card)
+        # Evaluate the written weights on the CPU (a fresh model: no DDP/SyncBatchNorm wrappers, no GPU).
+        predictor = Predictor(model=trainer.model.cpu(), card=card) if trainer.device.type == "cpu" \
+            else Predictor(weights)
         res = evaluate(weights, cfg.dataset.name, cfg.dataset.data, mode=cfg.eval.mode, tta=cfg.eval.tta,
                        threshold=cfg.eval.threshold, out=trainer.run_dir / "eval", progress=progress,
                        predictor=predictor, save_maps=False)

@@ -6,6 +6,7 @@ stderr and exit status 2 -- never a traceback. Ctrl-C exits with 130.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -97,6 +98,8 @@ def train_cmd(config, overrides, out_dir, resume_dir, seed, threads, progress):
     if resume_dir is not None and (config is not None or extra):
         raise click.UsageError("--resume takes no CONFIG or overrides: the run's own config is used")
     result = train(config, extra, out_dir=out_dir, resume=resume_dir, progress=progress)
+    if os.environ.get("RANK", "0") != "0":
+        return  # a worker rank under torchrun: rank 0 reports
     click.echo(f"run folder: {result['run_dir']}")
     if result.get("metrics"):
         click.echo(f"test metrics (FOV, pooled): {result['metrics']}")
@@ -118,24 +121,30 @@ def train_cmd(config, overrides, out_dir, resume_dir, seed, threads, progress):
               help="1: score the model; 2: score the second human observer against the first.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True)
 @click.option("--tta", is_flag=True, help="Average over horizontal/vertical flips.")
+@click.option("--scale", default="none", show_default=True,
+              help="none: each image at its own resolution (the benchmark protocol); auto: the resolution "
+                   "policy of `segment` (rescale to the training FOV diameter; for models from another dataset).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Folder for metrics.json, metrics.md, roc.png and the maps (default: eval/<dataset>_<mode>).")
 @click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def evaluate_cmd(weights, dataset, data, split, mode, region, observer, threshold, tta, out_dir, threads, progress):
+def evaluate_cmd(weights, dataset, data, split, mode, region, observer, threshold, tta, scale, out_dir, threads,
+                 progress):
     """Score weights on a test split: AUC, PR-AUC, F1, accuracy, sensitivity, specificity, IoU, MCC.
 
     Ground truth is the first observer; numbers are pooled over all test pixels and given per
     image (mean ± sd).
     """
     from vesselseg.engine.evaluate import evaluate, markdown_table
+    from vesselseg.segmentation.resolution import parse_scale
     from vesselseg.settings import set_threads
 
     set_threads(threads)
+    scale = parse_scale(scale)
     if out_dir is None:
         out_dir = Path("eval") / (f"{dataset}_observer2" if observer == 2 else f"{dataset}_{mode}")
     result = evaluate(weights, dataset, data, split=split, mode=mode, region=region, observer=observer,
-                      threshold=threshold, tta=tta, out=out_dir, progress=progress)
+                      threshold=threshold, tta=tta, out=out_dir, progress=progress, scale=scale)
     click.echo((out_dir / "metrics.md").read_text())
     if "seconds_per_image" in result:
         click.echo(f"{result['seconds_per_image']:.3f} s per image ({mode})")
@@ -268,6 +277,79 @@ def measure_cmd(paths, table, fov, pixel_size_um, disc, threshold, weights, min_
             click.echo(f"  {message}", err=True)
         return 1
     return 0
+
+
+@cli.command("study")
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option("--only", multiple=True, metavar="GLOB", help="Only items whose name matches (repeatable), e.g. 'chase_*'.")
+@click.option("--dry-run", is_flag=True, help="List every item and what would be done; do nothing.")
+@click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+              help="Folder of run folders (runs/<name>).")
+@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True, help="Folder of result records.")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def study_cmd(study_file, only, dry_run, runs_dir, results_dir, data, progress):
+    """Train and evaluate every run of STUDY_FILE (configs/studies/*.yaml) not done yet.
+
+    Runs with a record in results/ are skipped, finished runs are only evaluated, interrupted
+    runs resume from their newest checkpoint: rerun the same command after any interruption.
+    Then the human reference and cross-dataset records; `vesselseg report` makes the tables.
+    """
+    from vesselseg.study import load_study, plan, run_study
+
+    study = load_study(study_file)
+    if dry_run:
+        for name, status in plan(study, runs_dir, results_dir):
+            click.echo(f"{name:32s} {status}")
+        return
+    written = run_study(study, runs_dir, results_dir, only=only, data=data, progress=progress, echo=click.echo)
+    click.echo(f"{len(written)} record(s) written; `vesselseg report` updates the README tables")
+
+
+@cli.command("report")
+@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True, help="Folder of result records.")
+@click.option("--readme", type=click.Path(path_type=Path), default=Path("README.md"), show_default=True,
+              help="Markdown file whose <!-- report:NAME --> sections are regenerated.")
+@click.option("--check", is_flag=True, help="Only check: exit 1 if the file is out of date.")
+@click.option("--print", "print_only", is_flag=True, help="Print every table instead of writing the file.")
+def report_cmd(results_dir, readme, check, print_only):
+    """Regenerate the README's results tables from the records in results/ (no hand-typed numbers)."""
+    from vesselseg.study.report import render, update_readme
+
+    if print_only:
+        if not results_dir.is_dir():
+            raise click.UsageError(f"{results_dir}: no results folder")
+        for name, table in render(results_dir).items():
+            click.echo(f"<!-- report:{name} -->\n{table}")
+        return 0
+    changed, sections = update_readme(readme, results_dir, check=check)
+    if check:
+        if changed:
+            click.echo(f"{readme} is out of date with {results_dir}/: run `vesselseg report`", err=True)
+            return 1
+        click.echo(f"{readme} is up to date ({', '.join(sections)})")
+        return 0
+    click.echo(f"{'updated' if changed else 'unchanged'}: {readme} ({', '.join(sections)})")
+    return 0
+
+
+@cli.command("figures")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("docs/figures"), show_default=True)
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["roc", "preprocessing", "qualitative"]),
+              help="Only these figures (repeatable; default: all).")
+@click.option("--dataset", "datasets", multiple=True, type=click.Choice(["drive", "stare", "chase"]),
+              help="Only these datasets (repeatable; default: all).")
+@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+def figures_cmd(out_dir, kinds, datasets, results_dir, data):
+    """Draw the figures: ROC curves per dataset (from results/), preprocessing stages and the
+    qualitative comparison with zoomed thin vessels (from the datasets and the trained weights)."""
+    from vesselseg.study.figures import KINDS, make_figures
+    from vesselseg.study.report import DATASETS
+
+    make_figures(out_dir, results_dir, data, kinds=kinds or KINDS, datasets=datasets or DATASETS, echo=click.echo)
 
 
 def main(argv: list[str] | None = None) -> int:

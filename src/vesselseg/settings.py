@@ -43,3 +43,28 @@ def set_threads(n: int | None = None) -> int:
     except RuntimeError:  # only settable before the first parallel op; harmless to skip
         pass
     return n
+
+
+def machine_summary() -> dict:
+    """What a timing was measured on: CPU model and vector extensions, threads, GPU if any."""
+    import platform
+
+    import torch
+
+    cpu, isa = platform.processor() or platform.machine(), []
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        for line in info.splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+                break
+    except OSError:
+        pass
+    out = {"cpu": cpu, "isa": isa, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+           "torch": torch.__version__}
+    if torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
+    return out

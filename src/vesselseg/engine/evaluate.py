@@ -51,13 +51,20 @@ def _roc_png(pool, path: Path, label: str) -> None:
 def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | Path | None = None,
              split: str = "test", mode: str = "whole", region: str = "fov", observer: int = 1,
              threshold: float = 0.5, tta: bool = False, out: str | Path | None = None,
-             progress: bool = True, predictor: Predictor | None = None, save_maps: bool = True) -> dict:
+             progress: bool = True, predictor: Predictor | None = None, save_maps: bool = True,
+             scale: str | float = "none", roc_points: int = 0) -> dict:
     """Score ``weights`` (or, with ``observer=2``, the second human observer) on a split.
 
     Metrics are over FOV pixels (``region="fov"``) or all pixels (``"image"``), against the first
     observer, pooled over all test pixels and per image (mean ± sd). Returns the result dict and,
     if ``out`` is given, writes ``metrics.json``, ``metrics.md``, ``roc.png`` and per-image
     ``<name>_prob.png`` / ``<name>_pred.png`` there.
+
+    ``scale``: ``"none"`` feeds each image to the network at its own resolution (the benchmark
+    protocol); ``"auto"`` or a factor goes through :class:`~vesselseg.segmentation.Segmenter`'s
+    resolution policy instead -- what ``vesselseg segment`` does with a photograph from another
+    camera (cross-dataset evaluation). ``roc_points > 0`` adds ``"roc"``: that many pooled
+    ``(fpr, tpr)`` points, enough to redraw the curve without the dataset.
     """
     if region not in ("fov", "image"):
         raise InputError(f"region must be 'fov' or 'image', not {region!r}")
@@ -66,6 +73,12 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
     samples = load_split(dataset, split, data)
     if observer == 1 and predictor is None:
         predictor = Predictor(weights)
+    run = None
+    if observer == 1 and scale != "none":
+        from vesselseg.segmentation import Segmenter
+
+        segmenter = Segmenter(predictor=predictor, mode=mode, tta=tta, threshold=threshold, scale=scale)
+        run = lambda image, fov: segmenter.run(image, fov).prob  # noqa: E731
     out_dir = ensure_output_dir(out) if out else None
     ev, human = Evaluator(threshold), Evaluator(threshold)
     seconds = []
@@ -80,7 +93,7 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
             prob = ls.label2.astype(np.float32)
         else:
             t0 = time.perf_counter()
-            prob = predictor(ls.image, ls.fov, mode=mode, tta=tta)
+            prob = run(ls.image, ls.fov) if run else predictor(ls.image, ls.fov, mode=mode, tta=tta)
             seconds.append(time.perf_counter() - t0)
             if ls.label2 is not None:
                 human.add(ls.label2.astype(np.float32), ls.label, fov)
@@ -92,7 +105,11 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
     result["names"] = [s.name for s in samples]
     result["setup"] = {"weights": str(weights) if observer == 1 else "second observer", "dataset": dataset,
                        "split": split, "mode": mode, "tta": tta, "region": region, "observer": observer,
-                       "ground_truth": "first observer", "threshold": threshold}
+                       "ground_truth": "first observer", "threshold": threshold,
+                       "scale": scale if observer == 1 else "none"}
+    if roc_points > 0:
+        fpr, tpr, _ = ev.pool.roc_curve_points(max_points=roc_points)
+        result["roc"] = {"fpr": [round(float(v), 5) for v in fpr], "tpr": [round(float(v), 5) for v in tpr]}
     if seconds:
         result["seconds_per_image"] = float(np.mean(seconds))
     if human.per_image:

@@ -21,8 +21,9 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from vesselseg.engine import distributed
 from vesselseg.engine.checkpoint import load_latest, save_checkpoint
-from vesselseg.engine.config import Config, config_from_dict, save_config
+from vesselseg.engine.config import Config, config_from_dict, load_config, save_config
 from vesselseg.engine.data import fit_training_stats, load_raw, prepare, preprocess_config
 from vesselseg.engine.weights import code_version, save_weights
 from vesselseg.errors import ConfigError, InputError
@@ -31,7 +32,7 @@ from vesselseg.io.images import ensure_output_dir
 from vesselseg.losses import build_loss
 from vesselseg.models import count_parameters, create
 from vesselseg.patches import PatchDataset
-from vesselseg.settings import set_threads
+from vesselseg.settings import machine_summary, set_threads
 
 LOG_FIELDS = ("epoch", "loss", "loss_final", "loss_aux", "lr", "seconds", "patches_per_s")
 
@@ -86,14 +87,21 @@ def _plot_curve(run_dir: Path, history: list[dict]) -> None:
 
 
 class Trainer:
-    """Owns one run: data, model, optimiser, scheduler, and the run folder."""
+    """Owns one run: data, model, optimiser, scheduler, and the run folder.
+
+    Under torchrun with several processes it trains data-parallel (:mod:`.distributed`): each
+    rank trains on its slice of the global batch, rank 0 alone writes the run folder. A CUDA GPU
+    is used when present (the model card and checkpoints always hold CPU tensors).
+    """
 
     def __init__(self, cfg: Config, run_dir: str | Path, progress: bool = True):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
-        self.progress = progress
-        set_threads(cfg.train.threads)
-        torch.manual_seed(cfg.train.seed)
+        self.dist = distributed.setup()
+        self.progress = progress and self.dist.is_main
+        set_threads(distributed.threads_per_rank(self.dist, cfg.train.threads))
+        torch.manual_seed(cfg.train.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
+        self.device = torch.device(f"cuda:{self.dist.local_rank}" if torch.cuda.is_available() else "cpu")
 
         self.pcfg = preprocess_config(cfg)
         train_raw = load_raw(cfg, "train")
@@ -106,8 +114,11 @@ class Trainer:
                                     centres_in_fov=p.centres_in_fov, seed=cfg.train.seed)
         self.loader = DataLoader(self.dataset, batch_size=cfg.train.batch_size, shuffle=False,
                                  collate_fn=PatchDataset.collate, num_workers=0)
-        self.model = build_model(cfg)
-        self.forward = torch.compile(self.model) if cfg.train.compile else self.model
+        self.model = build_model(cfg).to(self.device)
+        wrapped = distributed.wrap_model(self.dist, self.model)
+        if wrapped is not self.model and hasattr(wrapped, "module"):
+            self.model = wrapped.module  # the SyncBatchNorm-converted model on GPUs; same weights
+        self.forward = torch.compile(wrapped) if cfg.train.compile else wrapped
         self.loss_fn = build_loss(cfg.loss.name, deep_supervision=cfg.loss.deep_supervision,
                                   ds_weights=tuple(cfg.loss.ds_weights))
         self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
@@ -146,6 +157,10 @@ class Trainer:
         bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False,
                    disable=not self.progress, unit="batch", dynamic_ncols=True)
         for x, y in bar:
+            if x.shape[0] < self.dist.world_size:
+                continue  # a tail batch too small to give every rank a sample (identical on all ranks)
+            x, y = distributed.rank_slice(self.dist, x, y)
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             if cfg.train.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with amp:
@@ -163,6 +178,7 @@ class Trainer:
             aux += terms["aux"].item() * b if "aux" in terms else 0.0
             n += b
             bar.set_postfix(loss=f"{total / n:.4f}")
+        total, final, aux, n = distributed.sum_across(self.dist, [total, final, aux, float(n)])
         secs = time.perf_counter() - t0
         self.train_seconds += secs
         return {"epoch": self.epoch + 1, "loss": total / n, "loss_final": final / n, "loss_aux": aux / n,
@@ -176,13 +192,15 @@ class Trainer:
             row = self.train_epoch()
             self.epoch += 1
             self.history.append(row)
+            done += 1
+            if not self.dist.is_main:
+                continue
             save_checkpoint(self.state(), ckpt_dir)
             _write_log(self.run_dir, self.history)
             # One line per epoch even without bars, so a background run's log shows progress.
             tqdm.write(f"epoch {row['epoch']}/{self.cfg.train.epochs} loss={row['loss']:.4f} "
                        f"lr={row['lr']:.2e} {row['seconds']:.1f}s {row['patches_per_s']:.0f} patches/s")
-            done += 1
-        if self.history:
+        if self.history and self.dist.is_main:
             _plot_curve(self.run_dir, self.history)
 
     def card(self) -> dict:
@@ -202,6 +220,7 @@ class Trainer:
                          "model_selection": "last epoch (no validation split; test set unseen in training)",
                          "bf16": cfg.train.bf16, "seed": cfg.train.seed},
             "training_seconds": round(self.train_seconds, 1),
+            "trained_on": dict(machine_summary(), processes=self.dist.world_size),
             "code_version": code_version(),
             "config": cfg.to_dict(),
         }
@@ -214,11 +233,15 @@ class Trainer:
 def start_run(cfg: Config, run_dir: str | Path, progress: bool = True, stop_after: int | None = None) -> Trainer:
     """Start a new run in ``run_dir`` (which must not hold a run already)."""
     run_dir = Path(run_dir)
+    ctx = distributed.setup()
     if (run_dir / "checkpoints").exists() or (run_dir / "config.yaml").exists():
         raise InputError(f"{run_dir}: already holds a run; use --resume {run_dir} or another --out")
-    ensure_output_dir(run_dir, "run folder")
+    distributed.barrier(ctx)  # every rank has checked before rank 0 creates anything
+    if ctx.is_main:
+        ensure_output_dir(run_dir, "run folder")
     trainer = Trainer(cfg, run_dir, progress)
-    save_config(cfg, run_dir / "config.yaml")
+    if ctx.is_main:
+        save_config(cfg, run_dir / "config.yaml")
     trainer.fit(stop_after)
     return trainer
 
@@ -228,7 +251,13 @@ def resume_run(run_dir: str | Path, progress: bool = True, stop_after: int | Non
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: no such run folder")
-    state, _ = load_latest(run_dir / "checkpoints")
+    ckpt_dir = run_dir / "checkpoints"
+    if (run_dir / "config.yaml").is_file() and not any(ckpt_dir.glob("*.pt")):
+        # Interrupted before its first checkpoint: nothing was learnt, start over from its config.
+        trainer = Trainer(load_config(run_dir / "config.yaml"), run_dir, progress)
+        trainer.fit(stop_after)
+        return trainer
+    state, _ = load_latest(ckpt_dir)
     try:
         cfg = config_from_dict(state["config"])
     except ConfigError as exc:

@@ -13,11 +13,11 @@ def write_stages(stages: dict[str, np.ndarray], out_dir: Path, stem: str) -> lis
     """``<stem>_<i>_<stage>.png`` per stage plus ``<stem>_stages.png`` (all stages side by side)."""
     out_dir = Path(out_dir)
     paths = [write_png(out_dir / f"{stem}_{i}_{name}.png", arr) for i, (name, arr) in enumerate(stages.items())]
-    paths.append(_montage(stages, out_dir / f"{stem}_stages.png"))
+    paths.append(montage(stages, out_dir / f"{stem}_stages.png"))
     return paths
 
 
-def _montage(stages: dict[str, np.ndarray], path: Path) -> Path:
+def montage(stages: dict[str, np.ndarray], path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,0 +1,347 @@
+"""``vesselseg report``: the README's results tables, generated from ``results/`` only.
+
+Each table lives between two markers in the README::
+
+    <!-- report:main -->
+    ...generated...
+    <!-- /report:main -->
+
+and is rewritten in place; text outside the markers is never touched. ``--check`` exits non-zero
+when the README differs from what the records give (a test runs it, so the README cannot drift
+from ``results/``). Every number comes from a record; the only typed-in numbers are the
+published references in :data:`PUBLISHED`, labelled as such with their protocol.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from vesselseg.errors import InputError
+from vesselseg.study.results import load_records
+
+DATASETS = ("drive", "stare", "chase")
+DATASET_TITLES = {"drive": "DRIVE", "stare": "STARE", "chase": "CHASE_DB1"}
+#: Rows of the main table, in order: ``<dataset>_<model>`` runs (paper schedule, seed 0).
+MAIN_MODELS = ("unet", "attention_unet", "sa_unet", "ce_net", "caffnet")
+MODEL_TITLES = {"unet": "U-Net", "attention_unet": "Attention U-Net", "sa_unet": "SA-UNet", "ce_net": "CE-Net",
+                "caffnet": "CaFFNet"}
+CAFF_MODES = {"": "paper (faithful)", "_dual": "dual_prototype (repaired)"}
+
+#: Published numbers for orientation (SPEC section 4); *not ours*, and measured under other protocols.
+PUBLISHED = [
+    # method, protocol, DRIVE AUC, DRIVE F1, CHASE AUC, STARE AUC, params
+    ("U-Net, VesselSeg-Pytorch example", "FOV, 48² patches", 0.9807, 0.8263, None, None, "34.5 M"),
+    ("IterNet (2020)", "FOV, patches", 0.9816, 0.8205, 0.9851, 0.9881, "—"),
+    ("SA-UNet (2020)", "whole 592² image (pixels outside the FOV count)", 0.9864, 0.8263, 0.9905, None, "0.54 M"),
+    ("FR-UNet (2022)", "whole image, no FOV", 0.9889, 0.8316, None, None, "5.7 M"),
+]
+TARGET = {"auc": 0.9807, "f1": 0.8263}  # DRIVE, the published FOV-protocol U-Net (issue 6)
+
+COLUMNS = ("auc", "pr_auc", "f1", "accuracy", "sensitivity", "specificity", "mcc")
+COLUMN_TITLES = {"auc": "AUC", "pr_auc": "PR-AUC", "f1": "F1", "accuracy": "Acc", "sensitivity": "Se",
+                 "specificity": "Sp", "mcc": "MCC"}
+
+
+def _f(x, digits: int = 4) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def _params(rec: dict) -> str:
+    n = (rec.get("model") or {}).get("parameters")
+    return "—" if not n else f"{n / 1e6:.2f} M"
+
+
+def _minutes(rec: dict) -> str:
+    s = rec.get("training_seconds")
+    return "—" if not s else f"{s / 60:.0f}"
+
+
+def _schedule(rec: dict) -> str:
+    return (rec.get("schedule") or {}).get("label", "—")
+
+
+class Records:
+    """Records indexed by kind and name."""
+
+    def __init__(self, records: list[dict]):
+        self.model = {r["name"]: r for r in records if r["kind"] == "model"}
+        self.human = {r["dataset"]: r for r in records if r["kind"] == "human"}
+        self.cross = {(r["run"], r["dataset"]): r for r in records if r["kind"] == "cross"}
+
+
+def table_main(rec: Records) -> str:
+    """Table 1 layout: every paper-schedule seed-0 model per dataset, plus the human reference."""
+    head = ("| dataset | method | params | schedule | " + " | ".join(COLUMN_TITLES[c] for c in COLUMNS)
+            + " | sliding AUC | sliding F1 | training (min) |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    missing = []
+    for d in DATASETS:
+        h = rec.human.get(d)
+        if h:
+            p = h["evaluations"]["observer2"]["pooled"]
+            cells = ["—" if c in ("auc", "pr_auc") else _f(p[c]) for c in COLUMNS]
+            lines.append(f"| {DATASET_TITLES[d]} | second observer (human) | — | — | " + " | ".join(cells)
+                         + " | — | — | — |")
+        for m in MAIN_MODELS:
+            r = rec.model.get(f"{d}_{m}")
+            if r is None:
+                if m in ("unet", "caffnet"):
+                    missing.append(f"{d}_{m}")
+                continue
+            w = r["evaluations"]["whole"]["pooled"]
+            s = r["evaluations"].get("sliding", {}).get("pooled", {})
+            cells = [_f(w[c]) for c in COLUMNS]
+            lines.append(f"| {DATASET_TITLES[d]} | {MODEL_TITLES[m]} | {_params(r)} | {_schedule(r)} | "
+                         + " | ".join(cells) + f" | {_f(s.get('auc'))} | {_f(s.get('f1'))} | {_minutes(r)} |")
+    out = "\n".join(lines) + "\n"
+    if missing:
+        out += f"\nNot run yet: {', '.join(missing)}.\n"
+    return out
+
+
+def table_per_image(rec: Records) -> str:
+    """Mean ± sd over test images (whole-image inference) for the same rows."""
+    lines = ["| dataset | method | images | AUC | F1 | Se | Sp |", "|---|---|---|---|---|---|---|"]
+    for d in DATASETS:
+        h = rec.human.get(d)
+        if h:
+            e = h["evaluations"]["observer2"]
+            lines.append(f"| {DATASET_TITLES[d]} | second observer (human) | {e['n_images']} | — | "
+                         + " | ".join(f"{_f(e['mean'][c])} ± {_f(e['std'][c])}" for c in ("f1", "sensitivity", "specificity"))
+                         + " |")
+        for m in MAIN_MODELS:
+            r = rec.model.get(f"{d}_{m}")
+            if r is None:
+                continue
+            e = r["evaluations"]["whole"]
+            lines.append(f"| {DATASET_TITLES[d]} | {MODEL_TITLES[m]} | {e['n_images']} | "
+                         + " | ".join(f"{_f(e['mean'][c])} ± {_f(e['std'][c])}"
+                                      for c in ("auc", "f1", "sensitivity", "specificity")) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def table_caff_mode(rec: Records) -> str:
+    """The CaFF-mode head-to-head: ``<d>_caffnet`` (paper) vs ``<d>_caffnet_dual`` (repaired)."""
+    lines = ["| dataset | CaFF mode | params | schedule | AUC | F1 | MCC | sliding AUC | sliding F1 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for d in DATASETS:
+        pair = [(suffix, rec.model.get(f"{d}_caffnet{suffix}")) for suffix in CAFF_MODES]
+        if not all(r for _, r in pair):
+            continue
+        for suffix, r in pair:
+            w, s = r["evaluations"]["whole"]["pooled"], r["evaluations"]["sliding"]["pooled"]
+            lines.append(f"| {DATASET_TITLES[d]} | {CAFF_MODES[suffix]} | {_params(r)} | {_schedule(r)} | "
+                         f"{_f(w['auc'])} | {_f(w['f1'])} | {_f(w['mcc'])} | {_f(s['auc'])} | {_f(s['f1'])} |")
+    if len(lines) == 2:
+        return "No head-to-head pair has results yet (needs `<dataset>_caffnet` and `<dataset>_caffnet_dual`).\n"
+    return "\n".join(lines) + "\n"
+
+
+def table_cross(rec: Records) -> str:
+    """3x3: CaFFNet trained on the row's dataset, tested on the column's (AUC / F1, whole image).
+
+    Off-diagonal cells show native resolution, then the resolution policy (``scale=auto``).
+    """
+    head = "| trained on ↓ / tested on → | " + " | ".join(DATASET_TITLES[d] for d in DATASETS) + " |"
+    lines = [head, "|---|" + "---|" * len(DATASETS)]
+    any_cross = False
+    for src in DATASETS:
+        run = f"{src}_caffnet"
+        if run not in rec.model:
+            continue
+        cells = []
+        for dst in DATASETS:
+            if dst == src:
+                p = rec.model[run]["evaluations"]["whole"]["pooled"]
+                cells.append(f"**{_f(p['auc'])} / {_f(p['f1'])}**")
+                continue
+            c = rec.cross.get((run, dst))
+            if c is None:
+                cells.append("—")
+                continue
+            any_cross = True
+            n, a = c["evaluations"]["native"]["pooled"], c["evaluations"]["rescaled"]["pooled"]
+            cells.append(f"{_f(n['auc'])} / {_f(n['f1'])} → {_f(a['auc'])} / {_f(a['f1'])}")
+        lines.append(f"| {DATASET_TITLES[src]} | " + " | ".join(cells) + " |")
+    if not any_cross:
+        return "No cross-dataset results yet.\n"
+    return "\n".join(lines) + "\n"
+
+
+def table_published(rec: Records) -> str:
+    """Published numbers (typed in, cited protocols) next to ours on the same columns."""
+    lines = ["| method | protocol | DRIVE AUC | DRIVE F1 | CHASE AUC | STARE AUC | params |",
+             "|---|---|---|---|---|---|---|"]
+    for name, proto, da, df, ca, sa, params in PUBLISHED:
+        lines.append(f"| {name} *(published)* | {proto} | {_f(da)} | {_f(df)} | {_f(ca)} | {_f(sa)} | {params} |")
+
+    def ours(d: str, key: str, mode: str) -> float | None:
+        r = rec.model.get(f"{d}_caffnet")
+        return r["evaluations"][mode]["pooled"][key] if r and mode in r["evaluations"] else None
+
+    params = _params(rec.model["drive_caffnet"]) if "drive_caffnet" in rec.model else "—"
+    for mode in ("whole", "sliding"):
+        lines.append(f"| **CaFFNet, ours** ({'whole-image' if mode == 'whole' else 'sliding-window'} inference) | FOV only, 48² patches, threshold 0.5 | "
+                     f"{_f(ours('drive', 'auc', mode))} | {_f(ours('drive', 'f1', mode))} | "
+                     f"{_f(ours('chase', 'auc', mode))} | {_f(ours('stare', 'auc', mode))} | {params} |")
+    out = "\n".join(lines) + "\n"
+    r = rec.model.get("drive_caffnet")
+    if r:
+        verdicts = []
+        for mode in ("whole", "sliding"):
+            p = r["evaluations"].get(mode, {}).get("pooled")
+            if not p:
+                continue
+            met = [f"{k.upper() if k == 'auc' else 'F1'} {p[k]:.4f} {'≥' if p[k] >= t else '<'} {t}"
+                   for k, t in TARGET.items()]
+            verdicts.append(f"{mode}: " + ", ".join(met))
+        out += "\nIssue-6 target on DRIVE (FOV, first observer, 0.5): " + "; ".join(verdicts) + ".\n"
+    return out
+
+
+#: Table 2 rows: run name -> (CaFF, DBPF, attention in the ConvBlocks)
+ABLATION_ROWS = {
+    "chase_ablation_plain": ("—", "—", "—"),
+    "chase_ablation_caff": ("✓", "—", "—"),
+    "chase_ablation_dbpf": ("—", "✓", "—"),
+    "chase_caffnet": ("✓", "✓", "—"),
+    "chase_ablation_se": ("—", "—", "SE"),
+    "chase_ablation_cbam": ("—", "—", "CBAM"),
+    "chase_ablation_coord": ("—", "—", "coordinate"),
+    "chase_ablation_scse": ("—", "—", "scSE"),
+}
+
+
+def table_ablation(rec: Records) -> str:
+    """Table 2 on CHASE_DB1: each module against the plain baseline, with the gain per parameter."""
+    base = rec.model.get("chase_ablation_plain")
+    lines = ["| CaFF | DBPF | attention | params | schedule | AUC | F1 | Se | Sp | MCC | ΔF1 vs plain | ΔF1 per 100k extra params |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, (caff, dbpf, att) in ABLATION_ROWS.items():
+        r = rec.model.get(name)
+        if r is None:
+            continue
+        p = r["evaluations"]["whole"]["pooled"]
+        delta = per = "—"
+        if base is not None and r is not base:
+            d = p["f1"] - base["evaluations"]["whole"]["pooled"]["f1"]
+            extra = r["model"]["parameters"] - base["model"]["parameters"]
+            delta = f"{d:+.4f}"
+            per = f"{d / extra * 1e5:+.4f}" if extra > 0 else "—"
+        lines.append(f"| {caff} | {dbpf} | {att} | {_params(r)} | {_schedule(r)} | {_f(p['auc'])} | {_f(p['f1'])} | "
+                     f"{_f(p['sensitivity'])} | {_f(p['specificity'])} | {_f(p['mcc'])} | {delta} | {per} |")
+    if len(lines) == 2:
+        return "No ablation results yet (`vesselseg study configs/studies/ablation.yaml`).\n"
+    return "\n".join(lines) + "\n"
+
+
+def table_skips(rec: Records) -> str:
+    """U-Net on DRIVE with one skip connection removed at a time (1 = finest level)."""
+    full = rec.model.get("drive_unet")
+    lines = ["| skip removed | params | schedule | AUC | F1 | Se | Sp | ΔAUC | ΔF1 |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = [("none (all four skips)", full)] + [(f"level {k}", rec.model.get(f"drive_unet_noskip{k}")) for k in (1, 2, 3, 4)]
+    for label, r in rows:
+        if r is None:
+            continue
+        p = r["evaluations"]["whole"]["pooled"]
+        if full is not None and r is not full:
+            b = full["evaluations"]["whole"]["pooled"]
+            da, df = f"{p['auc'] - b['auc']:+.4f}", f"{p['f1'] - b['f1']:+.4f}"
+        else:
+            da = df = "—"
+        lines.append(f"| {label} | {_params(r)} | {_schedule(r)} | {_f(p['auc'])} | {_f(p['f1'])} | "
+                     f"{_f(p['sensitivity'])} | {_f(p['specificity'])} | {da} | {df} |")
+    if sum(1 for _, r in rows[1:] if r) == 0:
+        return "No skip-removal results yet (`vesselseg study configs/studies/ablation.yaml`).\n"
+    return "\n".join(lines) + "\n"
+
+
+def _seed_runs(rec: Records, base: str) -> list[dict]:
+    pattern = re.compile(rf"^{re.escape(base)}(_s\d+)?$")
+    return [r for n, r in sorted(rec.model.items()) if pattern.match(n)]
+
+
+def table_seeds(rec: Records) -> str:
+    """CaFFNet vs U-Net on CHASE_DB1 over seeds: mean ± sd (sample sd, ddof=1) and Welch's t."""
+    import math
+
+    groups = {"CaFFNet": _seed_runs(rec, "chase_caffnet"), "U-Net": _seed_runs(rec, "chase_unet")}
+    if min(len(g) for g in groups.values()) < 2:
+        return "Fewer than two seeds per model so far (`vesselseg study configs/studies/ablation.yaml`).\n"
+    lines = ["| model (CHASE_DB1) | seeds | AUC mean ± sd | F1 mean ± sd | per-seed F1 |", "|---|---|---|---|---|"]
+    stats = {}
+    for title, runs in groups.items():
+        row = {}
+        for k in ("auc", "f1"):
+            v = [r["evaluations"]["whole"]["pooled"][k] for r in runs]
+            m = sum(v) / len(v)
+            sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+            row[k] = (m, sd, len(v))
+        stats[title] = row
+        seeds = ", ".join(str(r.get("seed")) for r in runs)
+        per = ", ".join(f"{r['evaluations']['whole']['pooled']['f1']:.4f}" for r in runs)
+        lines.append(f"| {title} | {seeds} | {row['auc'][0]:.4f} ± {row['auc'][1]:.4f} | "
+                     f"{row['f1'][0]:.4f} ± {row['f1'][1]:.4f} | {per} |")
+    out = "\n".join(lines) + "\n"
+    for k, label in (("auc", "AUC"), ("f1", "F1")):
+        (m1, s1, n1), (m2, s2, n2) = stats["CaFFNet"][k], stats["U-Net"][k]
+        se = math.sqrt(s1**2 / n1 + s2**2 / n2)
+        t = (m1 - m2) / se if se > 0 else float("inf")
+        out += (f"\n{label}: CaFFNet − U-Net = {m1 - m2:+.4f}; Welch t = {t:+.2f} "
+                f"({'beyond' if abs(t) > 2 else 'within'} the seed spread, |t| > 2 as the bar).")
+    return out + "\n"
+
+
+SECTIONS: dict[str, Callable[[Records], str]] = {
+    "main": table_main,
+    "per_image": table_per_image,
+    "caff_mode": table_caff_mode,
+    "cross": table_cross,
+    "published": table_published,
+    "ablation": table_ablation,
+    "skips": table_skips,
+    "seeds": table_seeds,
+}
+_MARKER = re.compile(r"(<!-- report:(\w+) -->\n)(.*?)(<!-- /report:\2 -->)", re.S)
+
+
+def render(results_dir: str | Path, extra: dict[str, Callable[[Records], str]] | None = None) -> dict[str, str]:
+    """``{section: markdown}`` for every known section, from the records in ``results_dir``."""
+    rec = Records(load_records(Path(results_dir)))
+    sections = dict(SECTIONS, **(extra or {}))
+    return {name: fn(rec) for name, fn in sections.items()}
+
+
+def update_text(text: str, tables: dict[str, str]) -> tuple[str, list[str]]:
+    """Replace every marked section of ``text`` whose name is in ``tables``; returns (new, names)."""
+    seen = []
+
+    def sub(m: re.Match) -> str:
+        name = m.group(2)
+        if name not in tables:
+            raise InputError(f"README marker report:{name} names no table; known: {', '.join(sorted(tables))}")
+        seen.append(name)
+        return m.group(1) + tables[name] + m.group(4)
+
+    return _MARKER.sub(sub, text), seen
+
+
+def update_readme(readme: str | Path, results_dir: str | Path, check: bool = False) -> tuple[bool, list[str]]:
+    """Rewrite the README's marked tables (or, with ``check``, only compare). Returns (changed, sections)."""
+    readme = Path(readme)
+    if not readme.is_file():
+        raise InputError(f"{readme}: no such file")
+    if not Path(results_dir).is_dir():
+        raise InputError(f"{results_dir}: no results folder")
+    text = readme.read_text()
+    new, seen = update_text(text, render(results_dir))
+    if not seen:
+        raise InputError(f"{readme} has no <!-- report:NAME --> markers")
+    changed = new != text
+    if changed and not check:
+        tmp = readme.with_name(f".{readme.name}.tmp")
+        tmp.write_text(new)
+        tmp.replace(readme)
+    return changed, seen

@@ -1,0 +1,339 @@
+"""Study runner, result records, README report and figures (synthetic folder data, tiny models)."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import HAVE_DATA, assert_clean_error, run_cli
+from test_folder_training import _make_folder
+from vesselseg.errors import VesselsegError
+from vesselseg.study import load_study, plan, run_study
+from vesselseg.study.figures import roc_figure, thin_vessel_boxes
+from vesselseg.study.report import Records, render, update_readme, update_text
+from vesselseg.study.results import FORMAT, load_records, schedule_of
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tiny_config(path: Path, data: Path, name: str = "tiny_unet", epochs: int = 2) -> Path:
+    cfg = {
+        "name": name,
+        "dataset": {"name": "folder", "data": str(data)},
+        "model": {"name": "unet", "options": {"base_channels": 4, "depth": 2}},
+        "patches": {"per_image": 32},
+        "train": {"epochs": epochs, "batch_size": 16, "threads": 1},
+        "optim": {"lr": 0.01},
+    }
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture
+def study_dir(tmp_path, monkeypatch):
+    """A working folder with a synthetic dataset, a tiny config and a study file naming it."""
+    _make_folder(tmp_path / "data", n=3, size=64)
+    cfg = _tiny_config(tmp_path / "tiny.yaml", tmp_path / "data")
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump({
+        "name": "t", "runs": [{"config": str(cfg)}, {"config": str(cfg), "seed": 3}]}))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_study_trains_evaluates_and_skips_finished_runs(study_dir):
+    study = load_study("study.yaml")
+    assert [r.name for r in study.runs] == ["tiny_unet", "tiny_unet_s3"]
+    assert plan(study, Path("runs"), Path("results")) == [("tiny_unet", "train"), ("tiny_unet_s3", "train")]
+    written = run_study(study, progress=False, echo=lambda s: None)
+    assert [p.name for p in written] == ["tiny_unet.json", "tiny_unet_s3.json"]
+    rec = json.loads(Path("results/tiny_unet.json").read_text())
+    assert rec["format"] == FORMAT and rec["kind"] == "model"
+    assert set(rec["evaluations"]) == {"whole", "sliding"}
+    whole = rec["evaluations"]["whole"]
+    assert len(whole["per_image"]) == whole["n_images"] == 3
+    assert {"name", "auc", "f1"} <= set(whole["per_image"][0])
+    assert len(whole["roc"]["fpr"]) == len(whole["roc"]["tpr"]) > 2
+    assert rec["schedule"]["label"].startswith("short: 2 ep")
+    assert rec["training_seconds"] > 0 and rec["model"]["parameters"] > 0
+    assert json.loads(Path("results/tiny_unet_s3.json").read_text())["seed"] == 3
+    # a second call does nothing: records exist
+    before = Path("results/tiny_unet.json").stat().st_mtime_ns
+    msgs = []
+    assert run_study(study, progress=False, echo=msgs.append) == []
+    assert Path("results/tiny_unet.json").stat().st_mtime_ns == before
+    assert any("done" in m for m in msgs)
+    # a finished run whose record was deleted is evaluated again, not retrained
+    Path("results/tiny_unet.json").unlink()
+    weights_time = Path("runs/tiny_unet/model.safetensors").stat().st_mtime_ns
+    assert plan(study, Path("runs"), Path("results"))[0] == ("tiny_unet", "trained, evaluate")
+    run_study(study, only=("tiny_unet",), progress=False, echo=lambda s: None)
+    assert Path("results/tiny_unet.json").is_file()
+    assert Path("runs/tiny_unet/model.safetensors").stat().st_mtime_ns == weights_time
+
+
+def test_study_resumes_an_interrupted_run(study_dir):
+    from vesselseg.api import train
+
+    cfg = _tiny_config(Path("tiny3.yaml"), study_dir / "data", name="tiny3", epochs=3)
+    out = train(cfg, out_dir=Path("runs/tiny3"), progress=False, stop_after=1)  # "killed" after epoch 1
+    assert out["weights"] is None
+    Path("s.yaml").write_text(yaml.safe_dump({"runs": [{"config": str(cfg)}]}))
+    study = load_study("s.yaml")
+    assert plan(study, Path("runs"), Path("results")) == [("tiny3", "resume training")]
+    msgs = []
+    run_study(study, progress=False, echo=msgs.append)
+    assert any("resuming" in m for m in msgs)
+    epochs = Path("runs/tiny3/log.csv").read_text().strip().splitlines()[1:]
+    assert len(epochs) == 3  # epoch 1 from the first call, 2-3 resumed: nothing repeated
+    assert Path("results/tiny3.json").is_file()
+
+
+def test_study_refuses_to_resume_a_different_experiment(study_dir):
+    from vesselseg.api import train
+
+    cfg = _tiny_config(Path("tiny3.yaml"), study_dir / "data", name="tiny3", epochs=3)
+    train(cfg, ["optim.lr=0.5"], out_dir=Path("runs/tiny3"), progress=False, stop_after=1)
+    Path("s.yaml").write_text(yaml.safe_dump({"runs": [{"config": str(cfg)}]}))
+    with pytest.raises(VesselsegError, match="different experiment"):
+        run_study(load_study("s.yaml"), progress=False, echo=lambda s: None)
+
+
+def test_study_restarts_a_run_killed_before_its_first_checkpoint(study_dir):
+    run_dir = Path("runs/tiny_unet")
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("name: tiny_unet\n")
+    (run_dir / "notes.txt").write_text("mine")
+    run_study(load_study("study.yaml"), only=("tiny_unet",), progress=False, echo=lambda s: None)
+    assert (run_dir / "model.safetensors").is_file()
+    assert (run_dir / "notes.txt").read_text() == "mine"  # foreign files are left alone
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("runs: [{name: x}]", "needs a 'config'"),
+    ("runs: [{config: nope.yaml}]", "not found"),
+    ("runz: []", "unknown key"),
+    ("runs: [{config: tiny.yaml}, {config: tiny.yaml}]", "unique"),
+    ("human: [drivee]", "unknown dataset"),
+    ("runs: [{config: tiny.yaml}]\ncross: {runs: [other], datasets: [drive]}", "not one of the study's runs"),
+    ("[1, 2", "not valid YAML"),
+])
+def test_bad_study_files_give_clean_errors(study_dir, content, fragment):
+    Path("bad.yaml").write_text(content)
+    proc = run_cli("study", "bad.yaml", cwd=study_dir)
+    assert_clean_error(proc, fragment)
+
+
+def test_study_cli_dry_run_and_missing_file(study_dir):
+    proc = run_cli("study", "study.yaml", "--dry-run", cwd=study_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "tiny_unet_s3" in proc.stdout and "train" in proc.stdout
+    assert not Path("runs").exists() and not Path("results").exists()  # a dry run writes nothing
+    assert_clean_error(run_cli("study", "missing.yaml", cwd=study_dir), "no such study file")
+
+
+def test_schedule_label_names_shorter_schedules():
+    base = {"train": {"epochs": 50}, "patches": {"per_image": 1000, "size": 48}}
+    assert schedule_of(base)["label"] == "paper"
+    short = {"train": {"epochs": 10}, "patches": {"per_image": 1000, "size": 48}}
+    assert schedule_of(short)["label"] == "short: 10 ep x 1000 patches/img"
+
+
+# ----- report -------------------------------------------------------------------------------
+
+
+def _model_rec(name, dataset, auc, f1, model="caffnet", params=617748):
+    pooled = {"auc": auc, "pr_auc": auc - 0.07, "f1": f1, "accuracy": 0.95, "sensitivity": 0.8,
+              "specificity": 0.97, "mcc": f1 - 0.02}
+    ev = {"pooled": pooled, "mean": pooled, "std": {k: 0.01 for k in pooled}, "n_images": 4,
+          "roc": {"fpr": [0, 0.05, 1], "tpr": [0, 0.9, 1]}}
+    return {"format": FORMAT, "kind": "model", "name": name, "dataset": dataset,
+            "model": {"name": model, "options": {}, "parameters": params},
+            "schedule": {"label": "paper"}, "training_seconds": 600.0,
+            "weights": {"source": "x", "sha256": "0"},
+            "evaluations": {"whole": ev, "sliding": {"pooled": dict(pooled, auc=auc + 0.001)}}}
+
+
+def _write(results: Path, rec: dict, sub: str = "") -> None:
+    (results / sub).mkdir(parents=True, exist_ok=True)
+    (results / sub / f"{rec['name']}.json").write_text(json.dumps(rec))
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    res = tmp_path / "results"
+    _write(res, _model_rec("drive_caffnet", "drive", 0.9802, 0.8291))
+    _write(res, _model_rec("drive_unet", "drive", 0.9790, 0.8250, model="unet", params=480000))
+    _write(res, _model_rec("drive_caffnet_dual", "drive", 0.9810, 0.8300))
+    human = {"format": FORMAT, "kind": "human", "name": "human_drive", "dataset": "drive",
+             "evaluations": {"observer2": {"pooled": {"auc": 0.87, "pr_auc": 0.7, "f1": 0.7891, "accuracy": 0.947,
+                                                       "sensitivity": 0.77, "specificity": 0.97, "mcc": 0.76},
+                                            "mean": {"f1": 0.78, "sensitivity": 0.77, "specificity": 0.97},
+                                            "std": {"f1": 0.02, "sensitivity": 0.05, "specificity": 0.01},
+                                            "n_images": 20}}}
+    _write(res, human)
+    cross = {"format": FORMAT, "kind": "cross", "name": "drive_caffnet_on_stare", "run": "drive_caffnet",
+             "dataset": "stare", "evaluations": {"native": {"pooled": {"auc": 0.95, "f1": 0.70}},
+                                                "rescaled": {"pooled": {"auc": 0.96, "f1": 0.75}}}}
+    _write(res, cross, "cross")
+    return res
+
+
+def test_report_tables_come_from_the_records(results_dir):
+    tables = render(results_dir)
+    main = tables["main"]
+    assert "| DRIVE | CaFFNet | 0.62 M | paper | 0.9802 |" in main
+    assert "| DRIVE | U-Net | 0.48 M |" in main
+    assert "second observer (human)" in main and "0.7891" in main
+    assert "Not run yet:" in main and "stare_caffnet" in main
+    assert "0.9810" in tables["caff_mode"] and "dual_prototype" in tables["caff_mode"]
+    assert "0.9500 / 0.7000 → 0.9600 / 0.7500" in tables["cross"]
+    assert "**0.9802 / 0.8291**" in tables["cross"]
+    assert "AUC 0.9802 < 0.9807" in tables["published"] and "F1 0.8291 ≥ 0.8263" in tables["published"]
+
+
+def test_report_rewrites_only_marked_sections_and_checks(results_dir, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- report:main -->\nold\n<!-- /report:main -->\noutro\n")
+    changed, seen = update_readme(readme, results_dir, check=True)
+    assert changed and seen == ["main"] and "old" in readme.read_text()  # --check writes nothing
+    proc = run_cli("report", "--readme", str(readme), "--results", str(results_dir), "--check")
+    assert proc.returncode == 1 and "out of date" in proc.stderr
+    proc = run_cli("report", "--readme", str(readme), "--results", str(results_dir))
+    assert proc.returncode == 0, proc.stderr
+    text = readme.read_text()
+    assert text.startswith("intro\n<!-- report:main -->\n| dataset |") and text.endswith("<!-- /report:main -->\noutro\n")
+    proc = run_cli("report", "--readme", str(readme), "--results", str(results_dir), "--check")
+    assert proc.returncode == 0 and "up to date" in proc.stdout
+
+
+def test_report_errors_are_clean(results_dir, tmp_path):
+    readme = tmp_path / "R.md"
+    readme.write_text("<!-- report:nosuch -->\nx\n<!-- /report:nosuch -->\n")
+    assert_clean_error(run_cli("report", "--readme", str(readme), "--results", str(results_dir)), "nosuch")
+    assert readme.read_text() == "<!-- report:nosuch -->\nx\n<!-- /report:nosuch -->\n"
+    readme.write_text("no markers\n")
+    assert_clean_error(run_cli("report", "--readme", str(readme), "--results", str(results_dir)), "no <!-- report")
+    assert_clean_error(run_cli("report", "--readme", str(readme), "--results", str(tmp_path / "none")),
+                       "no results folder")
+    bad = tmp_path / "badres"
+    bad.mkdir()
+    (bad / "x.json").write_text("{")
+    readme.write_text("<!-- report:main -->\n<!-- /report:main -->\n")
+    assert_clean_error(run_cli("report", "--readme", str(readme), "--results", str(bad)), "x.json")
+
+
+def test_update_text_leaves_unmarked_text_alone():
+    text = "a <!-- report:main --> inline is not a marker\n"
+    new, seen = update_text(text, {"main": "T\n"})
+    assert new == text and seen == []
+
+
+def test_repository_readme_matches_its_results():
+    """The committed README tables are exactly what `vesselseg report` makes of results/."""
+    if not (REPO / "results").is_dir():
+        pytest.skip("no results/ in this checkout")
+    proc = run_cli("report", "--check", cwd=REPO)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+
+
+def test_committed_records_are_well_formed():
+    recs = load_records(REPO / "results") if (REPO / "results").is_dir() else []
+    for r in recs:
+        for ev in r["evaluations"].values():
+            assert 0.5 < ev["pooled"]["f1"] <= 1.0 or r["kind"] == "cross", r["_path"]
+        if r["kind"] == "model":
+            assert r["protocol"] == {"region": "fov", "ground_truth": "first observer", "threshold": 0.5}
+            assert len(r["evaluations"]["whole"]["per_image"]) == r["evaluations"]["whole"]["n_images"]
+
+
+# ----- figures ------------------------------------------------------------------------------
+
+
+def test_roc_figure_from_records(results_dir, tmp_path):
+    rec = Records(load_records(results_dir))
+    path = roc_figure(rec, "drive", tmp_path / "fig")
+    assert path.is_file() and path.stat().st_size > 10_000
+    assert roc_figure(rec, "chase", tmp_path / "fig") is None  # no chase records
+
+
+def test_thin_vessel_boxes_find_thin_vessels_inside_the_fov():
+    label = np.zeros((200, 200), bool)
+    label[20:180, 40:48] = True  # a thick vessel (8 px)
+    for r in range(120, 170, 6):  # a patch of thin (1 px) vessels
+        label[r, 120:170] = True
+    fov = np.zeros((200, 200), bool)
+    fov[5:195, 5:195] = True
+    boxes = thin_vessel_boxes(label, fov, size=40, count=2)
+    assert len(boxes) == 2
+    (r0, c0), (r1, c1) = boxes
+    assert 90 <= r0 <= 160 and 90 <= c0 <= 170  # the first box sits on the thin vessels
+    assert abs(r0 - r1) >= 40 or abs(c0 - c1) >= 40  # no overlap
+    for r, c in boxes:
+        assert fov[r:r + 40, c:c + 40].all()
+
+
+def test_figures_cli_draws_roc_from_results(results_dir, tmp_path):
+    out = tmp_path / "figs"
+    proc = run_cli("figures", "--kind", "roc", "--results", str(results_dir), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "roc_drive.png").is_file()
+    assert "no model results for stare" in proc.stdout
+
+
+def test_evaluate_through_the_resolution_policy(study_dir):
+    """``scale`` routes evaluation through the Segmenter (cross-dataset use); results stay sane."""
+    from vesselseg.api import train
+    from vesselseg.engine.evaluate import evaluate
+
+    cfg = _tiny_config(Path("t.yaml"), study_dir / "data", name="t", epochs=3)
+    train(cfg, out_dir=Path("runs/t"), progress=False)
+    native = evaluate("runs/t", "folder", study_dir / "data", progress=False)
+    scaled = evaluate("runs/t", "folder", study_dir / "data", progress=False, scale=0.5)
+    assert native["setup"]["scale"] == "none" and scaled["setup"]["scale"] == 0.5
+    assert scaled["n_images"] == native["n_images"] == 3
+    assert scaled["pooled"]["auc"] != native["pooled"]["auc"]  # the images really were resampled
+    assert 0.5 < scaled["pooled"]["auc"] <= 1.0
+    shutil.rmtree("runs")
+    assert not os.path.exists("runs")
+
+
+@pytest.mark.skipif(not HAVE_DATA, reason="datasets not present")
+def test_cross_record_on_a_real_test_split(study_dir):
+    """A model on another dataset: native resolution and through the resolution policy."""
+    from vesselseg.api import train
+    from vesselseg.study.results import cross_record
+
+    cfg = _tiny_config(Path("t.yaml"), study_dir / "data", name="t", epochs=1)
+    train(cfg, out_dir=Path("runs/t"), progress=False)
+    rec = cross_record("t", "runs/t", "stare", progress=False)
+    assert rec["kind"] == "cross" and rec["trained_on"] == "folder" and rec["dataset"] == "stare"
+    native, rescaled = rec["evaluations"]["native"], rec["evaluations"]["rescaled"]
+    assert native["setup"]["scale"] == "none" and rescaled["setup"]["scale"] == "auto"
+    assert native["n_images"] == rescaled["n_images"] == 10
+    assert native["pooled"]["auc"] != rescaled["pooled"]["auc"]
+
+
+def test_ablation_skip_and_seed_tables(tmp_path):
+    res = tmp_path / "results"
+    _write(res, _model_rec("chase_ablation_plain", "chase", 0.980, 0.800, model="caffnet", params=482449))
+    _write(res, _model_rec("chase_ablation_se", "chase", 0.981, 0.810, model="caffnet", params=486673))
+    _write(res, _model_rec("drive_unet", "drive", 0.979, 0.825, model="unet"))
+    _write(res, _model_rec("drive_unet_noskip1", "drive", 0.975, 0.815, model="unet"))
+    for seed, (fc, fu) in enumerate([(0.81, 0.80), (0.82, 0.80), (0.83, 0.81)]):
+        suffix = f"_s{seed}" if seed else ""
+        for name, f1 in ((f"chase_caffnet{suffix}", fc), (f"chase_unet{suffix}", fu)):
+            rec = _model_rec(name, "chase", 0.98, f1)
+            rec["seed"] = seed
+            _write(res, rec)
+    tables = render(res)
+    assert "| — | — | SE | 0.49 M |" in tables["ablation"]
+    assert "+0.0100" in tables["ablation"]  # ΔF1 of SE vs plain
+    assert "+0.2367" in tables["ablation"]  # per 100k extra params: 0.01 / 4224 * 1e5
+    assert "| level 1 |" in tables["skips"] and "-0.0100" in tables["skips"]
+    seeds = tables["seeds"]
+    assert "| CaFFNet | 0, 1, 2 |" in seeds and "0.8200 ± 0.0100" in seeds
+    assert "F1: CaFFNet − U-Net = +0.0167" in seeds and "beyond the seed spread" in seeds

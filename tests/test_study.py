@@ -245,6 +245,7 @@ def test_committed_records_are_well_formed():
     for r in recs:
         for ev in r["evaluations"].values():
             assert 0.5 < ev["pooled"]["f1"] <= 1.0 or r["kind"] == "cross", r["_path"]
+            assert not Path(ev["setup"]["weights"]).is_absolute(), r["_path"]  # portable records
         if r["kind"] == "model":
             assert r["protocol"] == {"region": "fov", "ground_truth": "first observer", "threshold": 0.5}
             assert len(r["evaluations"]["whole"]["per_image"]) == r["evaluations"]["whole"]["n_images"]

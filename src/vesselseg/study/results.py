@@ -97,10 +97,12 @@ def schedule_of(config: dict) -> dict:
     return {"epochs": epochs, "patches_per_image": per_image, "patch_size": size, "label": label}
 
 
-def _evaluation(res: dict) -> dict:
+def _evaluation(res: dict, source: str | Path | None = None) -> dict:
+    """The parts of an :func:`~vesselseg.engine.evaluate.evaluate` result a record keeps; the
+    weights are named as the study names them (``drive``, ``runs/x``), not by a local path."""
     keep = {k: res[k] for k in ("pooled", "mean", "std", "n_images", "seconds_per_image", "roc") if k in res}
     keep["per_image"] = [{"name": n, **row} for n, row in zip(res["names"], res["per_image"])]
-    keep["setup"] = res["setup"]
+    keep["setup"] = dict(res["setup"], weights=str(source)) if source is not None else res["setup"]
     return keep
 
 
@@ -130,7 +132,7 @@ def model_record(name: str, weights: str | Path, data: str | Path | None = None,
     for mode in modes:
         res = evaluate(path, dataset, data, mode=mode, threshold=threshold, predictor=predictor,
                        progress=progress, roc_points=ROC_POINTS if mode == "whole" else 0)
-        evaluations[mode] = _evaluation(res)
+        evaluations[mode] = _evaluation(res, weights)
     return {
         "format": FORMAT,
         "kind": "model",
@@ -182,7 +184,7 @@ def cross_record(name: str, weights: str | Path, dataset: str, data: str | Path 
     for label, scale in (("native", "none"), ("rescaled", "auto")):
         res = evaluate(path, dataset, data, mode="whole", threshold=threshold, predictor=predictor,
                        progress=progress, scale=scale)
-        evaluations[label] = _evaluation(res)
+        evaluations[label] = _evaluation(res, weights)
     return {
         "format": FORMAT,
         "kind": "cross",

@@ -214,6 +214,37 @@ def test_cli_batch_with_a_bad_file_skip_and_overwrite(tiny_weights, tmp_path):
     assert (out / "eye0_prob.png").stat().st_mtime_ns != before
 
 
+def test_decode_workers_give_the_same_outputs_and_failures(tiny_weights, tmp_path):
+    """``--workers 2``: decoding in DataLoader workers changes nothing but speed."""
+    photos = tmp_path / "photos"
+    _write_photos(photos)
+    (photos / "broken.png").write_text("text")
+    outs = {}
+    for w in (0, 2):
+        out = tmp_path / f"out{w}"
+        proc = run_cli("segment", photos, "--out", out, "--weights", tiny_weights, "--no-progress",
+                       "--workers", w, "--threads", 1)
+        assert proc.returncode == 1 and "broken.png" in proc.stderr and "Traceback" not in proc.stderr
+        assert "2 segmented, 0 skipped, 1 failed of 3" in proc.stdout
+        outs[w] = {p.name: np.asarray(Image.open(p)) for p in out.iterdir()}
+    assert outs[0].keys() == outs[2].keys() and len(outs[0]) == 6
+    assert all(np.array_equal(outs[0][k], outs[2][k]) for k in outs[0])
+
+
+def test_batch_report_keeps_no_image_arrays(tiny_weights, tmp_path):
+    """Streaming: the report holds scalars per image, not maps (memory stays flat over a big batch)."""
+    from vesselseg.segmentation import ImageSummary, segment_files
+
+    photos = tmp_path / "photos"
+    _write_photos(photos)
+    report = segment_files(sorted(photos.iterdir()), tmp_path / "out", Segmenter(tiny_weights), on_result=lambda s: None)
+    assert len(report.done) == 2
+    for _, summary in report.done:
+        assert isinstance(summary, ImageSummary)
+        assert not any(isinstance(v, np.ndarray) for v in vars(summary).values())
+        assert (summary.width, summary.height) == (200, 160)
+
+
 @pytest.mark.parametrize("case", ["missing", "empty_file", "truncated_jpeg", "empty_folder", "out_is_file",
                                   "no_match", "bad_weights", "pickle_weights", "duplicate_stems"])
 def test_cli_bad_inputs_one_line_errors(tiny_weights, tmp_path, case):

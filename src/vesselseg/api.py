@@ -169,7 +169,7 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
                   scale: str | float = "auto", backend: str = "torch", standardise: str = "card",
                   tile: int | None = None, overwrite: bool = False, recursive: bool = False,
                   progress: bool = False, on_result=print, measure: bool = False,
-                  pixel_size_um: float | None = None, shard: str | None = None):
+                  pixel_size_um: float | None = None, shard: str | None = None, workers: int = 0):
     """Segment files, folders and glob patterns (the embedded sample when ``paths`` is empty).
 
     Writes ``<stem>_vessels.png``, ``<stem>_prob.png`` and ``<stem>_overlay.png`` per image into
@@ -208,7 +208,7 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
                     standardise=standardise, tile=tile or DEFAULT_TILE)
     measurer = _SegmentMeasurer(Path(out_dir), fov, pixel_size_um) if measure else None
     report = segment_files(files, out_dir, seg, fov=fov, overwrite=overwrite, on_result=on_result,
-                           progress=progress, on_done=measurer)
+                           progress=progress, on_done=measurer, workers=workers)
     report.failed[:0] = problems
     if measurer is not None and measurer.rows:
         measurer.write()

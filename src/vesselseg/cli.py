@@ -183,10 +183,13 @@ def evaluate_cmd(weights, dataset, data, split, mode, region, observer, threshol
 @click.option("--shard", default=None, metavar="i/N",
               help="Process only the i-th of N interleaved parts of the batch (1-based), e.g. one per machine "
                    "or process; under torchrun, RANK/WORLD_SIZE choose it.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Processes decoding images ahead of the network (0: decode in the main process). "
+                   "Worth it with many cores or large JPEGs; on 2 cores they compete with inference.")
 @click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def segment_cmd(paths, out_dir, weights, mode, threshold, tta, fov, scale, standardise, backend, tile, recursive,
-                overwrite, measure, pixel_size_um, shard, threads, progress):
+                overwrite, measure, pixel_size_um, shard, workers, threads, progress):
     """Segment the vessels in fundus photographs (files, folders or glob patterns).
 
     With no PATHS, the embedded sample photograph is segmented. Writes, per image,
@@ -201,7 +204,7 @@ def segment_cmd(paths, out_dir, weights, mode, threshold, tta, fov, scale, stand
     report = segment_paths(list(paths), out_dir, weights, mode=mode, threshold=threshold, tta=tta, fov=fov,
                            scale=scale, backend=backend, standardise=standardise, tile=tile,
                            overwrite=overwrite, recursive=recursive, progress=progress, on_result=click.echo,
-                           measure=measure, pixel_size_um=pixel_size_um, shard=shard)
+                           measure=measure, pixel_size_um=pixel_size_um, shard=shard, workers=workers)
     n = len(report.done) + len(report.skipped) + len(report.failed)
     click.echo(f"{len(report.done)} segmented, {len(report.skipped)} skipped, {len(report.failed)} failed "
                f"of {n}; outputs in {out_dir}/")

@@ -35,11 +35,28 @@ class ArraySource:
         return self.stem
 
 
+@dataclass(frozen=True)
+class ImageSummary:
+    """What a batch keeps per segmented image: scalars only, so memory stays flat over thousands."""
+
+    width: int
+    height: int
+    fov_diameter: float
+    scale: float
+    vessel_fraction: float
+    seconds: float
+
+    @classmethod
+    def of(cls, result: SegmentResult) -> "ImageSummary":
+        h, w = result.prob.shape
+        return cls(w, h, result.fov_diameter, result.scale, result.vessel_fraction, result.seconds)
+
+
 @dataclass
 class BatchReport:
-    """What a batch did: per-image summary lines, skipped images and failures."""
+    """What a batch did: per-image summaries, skipped images and failures."""
 
-    done: list[tuple[str, SegmentResult]] = field(default_factory=list)
+    done: list[tuple[str, ImageSummary]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (input, message)
 
@@ -119,34 +136,73 @@ def check_stems(files: list) -> None:
         seen[f.stem] = f
 
 
-def summary_line(name: str, result: SegmentResult) -> str:
-    h, w = result.prob.shape
-    return (f"{name}: {w}x{h} px, FOV diameter {result.fov_diameter:.0f} px, scale {result.scale:.3g}, "
-            f"vessels {100 * result.vessel_fraction:.1f}% of FOV, {result.seconds:.2f} s")
+def summary_line(name: str, result: SegmentResult | ImageSummary) -> str:
+    s = result if isinstance(result, ImageSummary) else ImageSummary.of(result)
+    return (f"{name}: {s.width}x{s.height} px, FOV diameter {s.fov_diameter:.0f} px, scale {s.scale:.3g}, "
+            f"vessels {100 * s.vessel_fraction:.1f}% of FOV, {s.seconds:.2f} s")
+
+
+def _decode(item: Path | ArraySource):
+    """``(rgb, None)`` or ``(None, message)``: decoding errors travel as values, not exceptions."""
+    try:
+        return (read_image(item) if isinstance(item, Path) else item.loader()), None
+    except VesselsegError as exc:
+        return None, str(exc)
+    except MemoryError:
+        return None, "out of memory while decoding"
+
+
+class _Decoder:
+    """Map-style dataset for a DataLoader: index -> (index, rgb, error)."""
+
+    def __init__(self, items: list) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        return (i, *_decode(self.items[i]))
+
+
+def _as_is(sample):
+    return sample
+
+
+def decoded(items: list, workers: int = 0) -> Iterable[tuple[int, object, str | None]]:
+    """Yield ``(index, rgb, error)`` in order, one image in memory at a time per stage.
+
+    ``workers > 0`` decodes in that many DataLoader worker processes, a few images ahead of the
+    network (``prefetch_factor=2``), so JPEG/PNG decoding overlaps inference; memory stays bounded
+    by ``workers * 2`` decoded images.
+    """
+    if workers <= 0 or len(items) < 2:
+        for i, item in enumerate(items):
+            yield (i, *_decode(item))
+        return
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(_Decoder(items), batch_size=None, shuffle=False, num_workers=workers,
+                        collate_fn=_as_is, prefetch_factor=2, persistent_workers=False)
+    yield from loader
 
 
 def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmenter: Segmenter, fov="auto",
                   overwrite: bool = False, on_result: Callable[[str], None] = print,
-                  progress: bool = False, on_done: Callable | None = None) -> BatchReport:
-    """Segment ``files`` into ``out_dir``; each image's failure is recorded, not raised.
+                  progress: bool = False, on_done: Callable | None = None, workers: int = 0) -> BatchReport:
+    """Segment ``files`` into ``out_dir``, streaming; each image's failure is recorded, not raised.
 
+    Images whose outputs all exist are skipped first (an interrupted batch resumes); the rest are
+    decoded (in ``workers`` background processes if > 0), segmented and written one at a time.
     ``on_done(source, rgb, result)`` runs after each segmented image (``result`` None for a
     skipped one, ``rgb`` None too) -- e.g. the measurements of ``segment --measure``.
     """
     out_dir = ensure_output_dir(out_dir)
     check_stems(files)
     report = BatchReport()
-    iterator = files
-    bar = None
-    if progress and len(files) > 1:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(files, unit="image", desc="segment")
-        iterator = bar
-        on_result = bar.write
-    for path in iterator:
-        paths = output_paths(out_dir, path.stem)
-        if not overwrite and all(p.exists() for p in paths.values()):
+    todo = []
+    for path in files:
+        if not overwrite and all(p.exists() for p in output_paths(out_dir, path.stem).values()):
             report.skipped.append(str(path))
             on_result(f"{path.name}: skipped, outputs exist in {out_dir} (--overwrite to redo)")
             if on_done is not None:
@@ -154,11 +210,23 @@ def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmente
                     on_done(path, None, None)
                 except VesselsegError as exc:
                     report.failed.append((str(path), f"{path}: {exc}"))
-            continue
+        else:
+            todo.append(path)
+    bar = None
+    if progress and len(todo) > 1:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), unit="image", desc="segment")
+        on_result = bar.write
+    for i, rgb, error in decoded(todo, workers):
+        path = todo[i]
+        if bar is not None:
+            bar.update(1)
         try:
-            rgb = read_image(path) if isinstance(path, Path) else path.loader()
+            if error is not None:
+                raise InputError(error)
             result = segmenter.run(rgb, fov=fov)
-            write_outputs(paths, rgb, result.prob, result.vessels, result.fov)
+            write_outputs(output_paths(out_dir, path.stem), rgb, result.prob, result.vessels, result.fov)
             if on_done is not None:
                 on_done(path, rgb, result)
         except VesselsegError as exc:
@@ -170,8 +238,10 @@ def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmente
             report.failed.append((str(path), f"{path}: out of memory (try --tile 512)"))
             on_result(f"{path.name}: FAILED (out of memory)")
             continue
-        report.done.append((str(path), result))
-        on_result(summary_line(path.name, result))
+        summary = ImageSummary.of(result)
+        del rgb, result  # keep nothing image-sized past this point
+        report.done.append((str(path), summary))
+        on_result(summary_line(path.name, summary))
     if bar is not None:
         bar.close()
     return report

@@ -184,6 +184,8 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
 
     if fov not in ("auto", "none"):
         fov_path = Path(fov)
+        if fov_path.is_dir():
+            raise InputError(f"{fov}: is a folder; --fov takes one mask image file (or auto / none)")
         if not fov_path.is_file():
             raise InputError(f"{fov}: no such FOV mask file")
     if paths:

@@ -208,6 +208,9 @@ def segment_cmd(paths, out_dir, weights, mode, threshold, tta, fov, scale, stand
     n = len(report.done) + len(report.skipped) + len(report.failed)
     click.echo(f"{len(report.done)} segmented, {len(report.skipped)} skipped, {len(report.failed)} failed "
                f"of {n}; outputs in {out_dir}/")
+    if report.failed and n == 1:
+        click.echo(f"error: {report.failed[0][1]}", err=True)
+        return 1
     if report.failed:
         click.echo(f"error: {len(report.failed)} of {n} failed:", err=True)
         for _, message in report.failed:

@@ -64,7 +64,9 @@ def _read_raw(path: Path) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = limit
+            # Our own limit, checked on the header below before any pixel is decoded; Pillow's
+            # bomb check would fire first at 2x the limit with a message naming its own number.
+            Image.MAX_IMAGE_PIXELS = None
             with Image.open(path) as im:
                 if im.width * im.height > limit:
                     raise InputError(

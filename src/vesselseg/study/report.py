@@ -62,6 +62,15 @@ def _schedule(rec: dict) -> str:
     return (rec.get("schedule") or {}).get("label", "—")
 
 
+def _header(*titles: str) -> list[str]:
+    """A Markdown table's header and separator lines."""
+    return ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
+
+
+def _mean_sd(ev: dict, key: str) -> str:
+    return f"{_f(ev['mean'][key])} ± {_f(ev['std'][key])}"
+
+
 class Records:
     """Records indexed by kind and name."""
 
@@ -109,16 +118,14 @@ def table_per_image(rec: Records) -> str:
         if h:
             e = h["evaluations"]["observer2"]
             lines.append(f"| {DATASET_TITLES[d]} | second observer (human) | {e['n_images']} | — | "
-                         + " | ".join(f"{_f(e['mean'][c])} ± {_f(e['std'][c])}" for c in ("f1", "sensitivity", "specificity"))
-                         + " |")
+                         + " | ".join(_mean_sd(e, c) for c in ("f1", "sensitivity", "specificity")) + " |")
         for m in MAIN_MODELS:
             r = rec.model.get(f"{d}_{m}")
             if r is None:
                 continue
             e = r["evaluations"]["whole"]
             lines.append(f"| {DATASET_TITLES[d]} | {MODEL_TITLES[m]} | {e['n_images']} | "
-                         + " | ".join(f"{_f(e['mean'][c])} ± {_f(e['std'][c])}"
-                                      for c in ("auc", "f1", "sensitivity", "specificity")) + " |")
+                         + " | ".join(_mean_sd(e, c) for c in ("auc", "f1", "sensitivity", "specificity")) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -182,8 +189,8 @@ def table_published(rec: Records) -> str:
         return r["evaluations"][mode]["pooled"][key] if r and mode in r["evaluations"] else None
 
     params = _params(rec.model["drive_caffnet"]) if "drive_caffnet" in rec.model else "—"
-    for mode in ("whole", "sliding"):
-        lines.append(f"| **CaFFNet, ours** ({'whole-image' if mode == 'whole' else 'sliding-window'} inference) | FOV only, 48² patches, threshold 0.5 | "
+    for mode, label in (("whole", "whole-image"), ("sliding", "sliding-window")):
+        lines.append(f"| **CaFFNet, ours** ({label} inference) | FOV only, 48² patches, threshold 0.5 | "
                      f"{_f(ours('drive', 'auc', mode))} | {_f(ours('drive', 'f1', mode))} | "
                      f"{_f(ours('chase', 'auc', mode))} | {_f(ours('stare', 'auc', mode))} | {params} |")
     out = "\n".join(lines) + "\n"
@@ -217,8 +224,8 @@ ABLATION_ROWS = {
 def table_ablation(rec: Records) -> str:
     """Table 2 on CHASE_DB1: each module against the plain baseline, with the gain per parameter."""
     base = rec.model.get("chase_ablation_plain")
-    lines = ["| CaFF | DBPF | attention | params | schedule | AUC | F1 | Se | Sp | MCC | ΔF1 vs plain | ΔF1 per 100k extra params |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = _header("CaFF", "DBPF", "attention", "params", "schedule", "AUC", "F1", "Se", "Sp", "MCC",
+                    "ΔF1 vs plain", "ΔF1 per 100k extra params")
     for name, (caff, dbpf, att) in ABLATION_ROWS.items():
         r = rec.model.get(name)
         if r is None:
@@ -240,8 +247,9 @@ def table_ablation(rec: Records) -> str:
 def table_skips(rec: Records) -> str:
     """U-Net on DRIVE with one skip connection removed at a time (1 = finest level)."""
     full = rec.model.get("drive_unet")
-    lines = ["| skip removed | params | schedule | AUC | F1 | Se | Sp | ΔAUC | ΔF1 |", "|---|---|---|---|---|---|---|---|---|"]
-    rows = [("none (all four skips)", full)] + [(f"level {k}", rec.model.get(f"drive_unet_noskip{k}")) for k in (1, 2, 3, 4)]
+    lines = _header("skip removed", "params", "schedule", "AUC", "F1", "Se", "Sp", "ΔAUC", "ΔF1")
+    rows = [("none (all four skips)", full)]
+    rows += [(f"level {k}", rec.model.get(f"drive_unet_noskip{k}")) for k in (1, 2, 3, 4)]
     for label, r in rows:
         if r is None:
             continue

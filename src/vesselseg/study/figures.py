@@ -66,7 +66,7 @@ def roc_figure(rec: Records, dataset: str, out: Path) -> Path | None:
             ax.set_title("zoom")
         else:
             ax.plot([0, 1], [0, 1], ":", color="grey")
-            ax.set_title(f"{DATASET_TITLES[dataset]} test, FOV pixels, pooled")
+            ax.set_title(f"{DATASET_TITLES[dataset]} test, FOV pixels, pooled, whole-image inference", fontsize=9)
         ax.set_xlabel("false positive rate (1 - specificity)")
         ax.set_ylabel("true positive rate (sensitivity)")
         ax.grid(alpha=0.3)

@@ -20,9 +20,11 @@ class AttentionGate(nn.Module):
     def __init__(self, gate_channels: int, skip_channels: int, inter_channels: int | None = None):
         super().__init__()
         inter = inter_channels or max(1, skip_channels // 2)
-        self.w_g = nn.Sequential(nn.Conv2d(gate_channels, inter, 1), nn.BatchNorm2d(inter))
-        self.w_x = nn.Sequential(nn.Conv2d(skip_channels, inter, 1), nn.BatchNorm2d(inter))
-        self.psi = nn.Sequential(nn.Conv2d(inter, 1, 1), nn.BatchNorm2d(1), nn.Sigmoid())
+        # No conv bias before a BatchNorm: BN subtracts the batch mean, so such a bias never
+        # learns (its gradient is zero up to rounding) and only adds parameters.
+        self.w_g = nn.Sequential(nn.Conv2d(gate_channels, inter, 1, bias=False), nn.BatchNorm2d(inter))
+        self.w_x = nn.Sequential(nn.Conv2d(skip_channels, inter, 1, bias=False), nn.BatchNorm2d(inter))
+        self.psi = nn.Sequential(nn.Conv2d(inter, 1, 1, bias=False), nn.BatchNorm2d(1), nn.Sigmoid())
 
     def forward(self, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         alpha = self.psi(torch.relu(self.w_g(g) + self.w_x(x)))  # (B, 1, H, W)

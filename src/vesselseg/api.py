@@ -105,7 +105,7 @@ def train(config: str | Path | None = None, overrides: list[str] | tuple[str, ..
     if cfg.train.eval_after:
         card = trainer.card()
         # Evaluate the written weights on the CPU (a fresh model: no DDP/SyncBatchNorm wrappers, no GPU).
-        predictor = Predictor(model=trainer.model.cpu(), card=card) if trainer.device.type == "cpu" \
+        predictor = Predictor(model=trainer.model, card=card) if trainer.device.type == "cpu" \
             else Predictor(weights)
         res = evaluate(weights, cfg.dataset.name, cfg.dataset.data, mode=cfg.eval.mode, tta=cfg.eval.tta,
                        threshold=cfg.eval.threshold, out=trainer.run_dir / "eval", progress=progress,

@@ -82,9 +82,8 @@ class Records:
 
 def table_main(rec: Records) -> str:
     """Table 1 layout: every paper-schedule seed-0 model per dataset, plus the human reference."""
-    head = ("| dataset | method | params | schedule | " + " | ".join(COLUMN_TITLES[c] for c in COLUMNS)
-            + " | sliding AUC | sliding F1 | training (min) |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    lines = _header("dataset", "method", "params", "schedule", *(COLUMN_TITLES[c] for c in COLUMNS),
+                    "sliding AUC", "sliding F1", "training (min)")
     missing = []
     for d in DATASETS:
         h = rec.human.get(d)
@@ -112,7 +111,7 @@ def table_main(rec: Records) -> str:
 
 def table_per_image(rec: Records) -> str:
     """Mean ± sd over test images (whole-image inference) for the same rows."""
-    lines = ["| dataset | method | images | AUC | F1 | Se | Sp |", "|---|---|---|---|---|---|---|"]
+    lines = _header("dataset", "method", "images", "AUC", "F1", "Se", "Sp")
     for d in DATASETS:
         h = rec.human.get(d)
         if h:
@@ -131,8 +130,7 @@ def table_per_image(rec: Records) -> str:
 
 def table_caff_mode(rec: Records) -> str:
     """The CaFF-mode head-to-head: ``<d>_caffnet`` (paper) vs ``<d>_caffnet_dual`` (repaired)."""
-    lines = ["| dataset | CaFF mode | params | schedule | AUC | F1 | MCC | sliding AUC | sliding F1 |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = _header("dataset", "CaFF mode", "params", "schedule", "AUC", "F1", "MCC", "sliding AUC", "sliding F1")
     for d in DATASETS:
         pair = [(suffix, rec.model.get(f"{d}_caffnet{suffix}")) for suffix in CAFF_MODES]
         if not all(r for _, r in pair):
@@ -151,8 +149,7 @@ def table_cross(rec: Records) -> str:
 
     Off-diagonal cells show native resolution, then the resolution policy (``scale=auto``).
     """
-    head = "| trained on ↓ / tested on → | " + " | ".join(DATASET_TITLES[d] for d in DATASETS) + " |"
-    lines = [head, "|---|" + "---|" * len(DATASETS)]
+    lines = _header("trained on ↓ / tested on →", *(DATASET_TITLES[d] for d in DATASETS))
     any_cross = False
     for src in DATASETS:
         run = f"{src}_caffnet"
@@ -179,8 +176,7 @@ def table_cross(rec: Records) -> str:
 
 def table_published(rec: Records) -> str:
     """Published numbers (typed in, cited protocols) next to ours on the same columns."""
-    lines = ["| method | protocol | DRIVE AUC | DRIVE F1 | CHASE AUC | STARE AUC | params |",
-             "|---|---|---|---|---|---|---|"]
+    lines = _header("method", "protocol", "DRIVE AUC", "DRIVE F1", "CHASE AUC", "STARE AUC", "params")
     for name, proto, da, df, ca, sa, params in PUBLISHED:
         lines.append(f"| {name} *(published)* | {proto} | {_f(da)} | {_f(df)} | {_f(ca)} | {_f(sa)} | {params} |")
 
@@ -278,7 +274,7 @@ def table_seeds(rec: Records) -> str:
     groups = {"CaFFNet": _seed_runs(rec, "chase_caffnet"), "U-Net": _seed_runs(rec, "chase_unet")}
     if min(len(g) for g in groups.values()) < 2:
         return "Fewer than two seeds per model so far (`vesselseg study configs/studies/ablation.yaml`).\n"
-    lines = ["| model (CHASE_DB1) | seeds | AUC mean ± sd | F1 mean ± sd | per-seed F1 |", "|---|---|---|---|---|"]
+    lines = _header("model (CHASE_DB1)", "seeds", "AUC mean ± sd", "F1 mean ± sd", "per-seed F1")
     stats = {}
     for title, runs in groups.items():
         row = {}

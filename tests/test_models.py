@@ -248,6 +248,40 @@ def test_dbpf_halves_size_keeps_channels():
     assert DBPF(8)(torch.randn(2, 8, 16, 12)).shape == (2, 8, 8, 6)
 
 
+def test_dbpf_strip_window_is_a_local_strip_mean():
+    from vesselseg.models.layers import set_strip_context
+
+    torch.manual_seed(0)
+    dbpf, x = DBPF(4).eval(), torch.randn(1, 4, 20, 30)
+    with torch.no_grad():
+        paper = dbpf(x)
+        dbpf.strip_window = 2 * 15 - 1  # spans every row/column of the 10x15 map from any pixel
+        assert torch.allclose(dbpf(x), paper, atol=1e-5)
+        dbpf.strip_window = 5  # local: different, same shape; far from the paper near a bright patch
+        local = dbpf(x)
+        assert local.shape == paper.shape and not torch.allclose(local, paper, atol=1e-3)
+        dbpf.strip_window = None
+        assert torch.equal(dbpf(x), paper)
+    # windows follow each level's stride: a 48-px training patch -> 25, 13, 7 (odd, centred)
+    model = create("caffnet")
+    assert set_strip_context(model, 48) == 3
+    assert [m.strip_window for m in model.modules() if isinstance(m, DBPF)] == [25, 13, 7]
+    assert set_strip_context(model, None) == 3
+    assert all(m.strip_window is None for m in model.modules() if isinstance(m, DBPF))
+    assert set_strip_context(create("unet"), 48) == 0
+    # with a local window, what lies far along the same rows no longer changes a pixel's output
+    model = create("caffnet", base_channels=4, caff=False).eval()
+    x = torch.randn(1, 1, 32, 512)
+    far = x.clone()
+    far[..., 384:] += 3.0
+    diffs = {}
+    for patch in (None, 16):
+        set_strip_context(model, patch)
+        with torch.no_grad():
+            diffs[patch] = (model(x)["logits"] - model(far)["logits"])[..., :64].abs().max().item()
+    assert diffs[16] < 1e-7 < 1e-6 < diffs[None], diffs
+
+
 def test_dropblock():
     x = torch.ones(4, 8, 24, 24)
     drop = DropBlock2d(0.2, 7)

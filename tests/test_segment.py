@@ -46,7 +46,7 @@ def tiny_weights(tmp_path_factory):
     model = create("caffnet", base_channels=8).eval()
     card = {"name": "tiny", "model": {"name": "caffnet", "options": {"base_channels": 8}},
             "preprocess": {"standardise": "image"}, "stats": None,
-            "resolution": {"fov_diameter_px": 140.0}}
+            "resolution": {"fov_diameter_px": 140.0}, "protocol": {"patch_size": 32}}
     return save_weights(model, card, tmp_path_factory.mktemp("w") / "tiny.safetensors")
 
 
@@ -295,6 +295,10 @@ def test_cli_export_and_onnx_backend_parity(tiny_weights, tmp_path):
     onnx_path = tmp_path / "m.onnx"
     proc = run_cli("export", "--weights", tiny_weights, "--out", onnx_path)
     assert proc.returncode == 0, proc.stderr
+    onnx = pytest.importorskip("onnx")
+    pools = [tuple(a.ints) for n in onnx.load(str(onnx_path)).graph.node if n.op_type == "AveragePool"
+             for a in n.attribute if a.name == "kernel_shape"]
+    assert {(1, 17), (17, 1), (1, 5), (5, 1)} <= set(pools)  # the DBPF patch context is in the graph
     img = fundus(150, 170, radius=65)
     torch_prob = Segmenter(tiny_weights).run(img).prob
     ort_prob = Segmenter(onnx_path).run(img).prob
@@ -305,6 +309,19 @@ def test_cli_export_and_onnx_backend_parity(tiny_weights, tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"nope")
     with pytest.raises(InputError, match="not a loadable ONNX"):
         Segmenter(tmp_path / "junk.onnx")
+
+
+def test_predictor_sets_the_dbpf_patch_context(tiny_weights):
+    from vesselseg.engine.predictor import Predictor
+    from vesselseg.models.layers import DBPF
+
+    windows = lambda p: [m.strip_window for m in p.model.modules() if isinstance(m, DBPF)]  # noqa: E731
+    patch, whole = Predictor(tiny_weights), Predictor(tiny_weights, dbpf_context="global")
+    assert windows(patch) == [17, 9, 5] and windows(whole) == [None] * 3  # 32-px training patch
+    with pytest.raises(ConfigError, match="DBPF context"):
+        Predictor(tiny_weights, dbpf_context="rows")
+    with pytest.raises(ConfigError, match="ONNX"):
+        Predictor(tiny_weights, backend="onnxruntime", dbpf_context="global")
 
 
 def test_cli_help_lists_segment_and_export():

@@ -75,6 +75,26 @@ def test_study_trains_evaluates_and_skips_finished_runs(study_dir):
     assert Path("runs/tiny_unet/model.safetensors").stat().st_mtime_ns == weights_time
 
 
+def test_study_redo_reevaluates_without_retraining(study_dir):
+    study = load_study("study.yaml")
+    run_study(study, only=("tiny_unet",), progress=False, echo=lambda s: None)
+    record, weights = Path("results/tiny_unet.json"), Path("runs/tiny_unet/model.safetensors")
+    created, trained = json.loads(record.read_text())["created"], weights.stat().st_mtime_ns
+    assert plan(study, Path("runs"), Path("results"), redo=("tiny_*",), only=("tiny_unet",)) == \
+        [("tiny_unet", "re-evaluate")]
+    os.utime(record, ns=(0, 0))
+    msgs = []
+    written = run_study(study, only=("tiny_unet",), redo=("tiny_unet",), progress=False, echo=msgs.append)
+    assert written == [Path("results/tiny_unet.json")] and record.stat().st_mtime_ns > 0
+    assert weights.stat().st_mtime_ns == trained and not any("training" in m for m in msgs)
+    assert json.loads(record.read_text())["created"] >= created
+    # nothing to re-evaluate from: a clear error, the record untouched
+    shutil.rmtree("runs/tiny_unet")
+    with pytest.raises(VesselsegError, match="no finished weights"):
+        run_study(study, only=("tiny_unet",), redo=("tiny_unet",), progress=False, echo=lambda s: None)
+    assert record.stat().st_mtime_ns > 0
+
+
 def test_study_resumes_an_interrupted_run(study_dir):
     from vesselseg.api import train
 
@@ -165,7 +185,9 @@ def _write(results: Path, rec: dict, sub: str = "") -> None:
 @pytest.fixture
 def results_dir(tmp_path):
     res = tmp_path / "results"
-    _write(res, _model_rec("drive_caffnet", "drive", 0.9802, 0.8291))
+    caffnet = _model_rec("drive_caffnet", "drive", 0.9802, 0.8291)
+    caffnet["evaluations"]["whole_global"] = {"pooled": {"auc": 0.9790, "f1": 0.8111}}
+    _write(res, caffnet)
     _write(res, _model_rec("drive_unet", "drive", 0.9790, 0.8250, model="unet", params=480000))
     _write(res, _model_rec("drive_caffnet_dual", "drive", 0.9810, 0.8300))
     human = {"format": FORMAT, "kind": "human", "name": "human_drive", "dataset": "drive",
@@ -193,6 +215,8 @@ def test_report_tables_come_from_the_records(results_dir):
     assert "0.9500 / 0.7000 → 0.9600 / 0.7500" in tables["cross"]
     assert "**0.9802 / 0.8291**" in tables["cross"]
     assert "AUC 0.9802 < 0.9807" in tables["published"] and "F1 0.8291 ≥ 0.8263" in tables["published"]
+    assert "| drive_caffnet | 0.9790 / 0.8111 | 0.9802 / 0.8291 | 0.9812 / 0.8291 |" in tables["dbpf_context"]
+    assert "drive_unet" not in tables["dbpf_context"] and "drive_caffnet_dual" not in tables["dbpf_context"]
 
 
 def test_report_rewrites_only_marked_sections_and_checks(results_dir, tmp_path):

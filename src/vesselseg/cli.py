@@ -124,12 +124,15 @@ def train_cmd(config, overrides, out_dir, resume_dir, seed, threads, progress):
 @click.option("--scale", default="none", show_default=True,
               help="none: each image at its own resolution (the benchmark protocol); auto: the resolution "
                    "policy of `segment` (rescale to the training FOV diameter; for models from another dataset).")
+@click.option("--dbpf-context", type=click.Choice(["patch", "global"]), default="patch", show_default=True,
+              help="CaFFNet's DBPF strip pooling at inference: rows/columns averaged over the training patch's "
+                   "extent, or over the whole input as in training (the literal paper; worse on whole images).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Folder for metrics.json, metrics.md, roc.png and the maps (default: eval/<dataset>_<mode>).")
 @click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def evaluate_cmd(weights, dataset, data, split, mode, region, observer, threshold, tta, scale, out_dir, threads,
-                 progress):
+def evaluate_cmd(weights, dataset, data, split, mode, region, observer, threshold, tta, scale, dbpf_context,
+                 out_dir, threads, progress):
     """Score weights on a test split: AUC, PR-AUC, F1, accuracy, sensitivity, specificity, IoU, MCC.
 
     Ground truth is the first observer; numbers are pooled over all test pixels and given per
@@ -144,7 +147,8 @@ def evaluate_cmd(weights, dataset, data, split, mode, region, observer, threshol
     if out_dir is None:
         out_dir = Path("eval") / (f"{dataset}_observer2" if observer == 2 else f"{dataset}_{mode}")
     result = evaluate(weights, dataset, data, split=split, mode=mode, region=region, observer=observer,
-                      threshold=threshold, tta=tta, out=out_dir, progress=progress, scale=scale)
+                      threshold=threshold, tta=tta, out=out_dir, progress=progress, scale=scale,
+                      dbpf_context=dbpf_context)
     click.echo((out_dir / "metrics.md").read_text())
     if "seconds_per_image" in result:
         click.echo(f"{result['seconds_per_image']:.3f} s per image ({mode})")
@@ -289,13 +293,16 @@ def measure_cmd(paths, table, fov, pixel_size_um, disc, threshold, weights, min_
 @click.argument("study_file", type=click.Path(path_type=Path))
 @click.option("--only", multiple=True, metavar="GLOB", help="Only items whose name matches (repeatable), e.g. 'chase_*'.")
 @click.option("--dry-run", is_flag=True, help="List every item and what would be done; do nothing.")
+@click.option("--redo", multiple=True, metavar="GLOB",
+              help="Evaluate these finished items again from their weights (repeatable; never retrains), "
+                   "e.g. after an evaluation change: --redo '*caffnet*'.")
 @click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
               help="Folder of run folders (runs/<name>).")
 @click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
               show_default=True, help="Folder of result records.")
 @click.option("--data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def study_cmd(study_file, only, dry_run, runs_dir, results_dir, data, progress):
+def study_cmd(study_file, only, dry_run, redo, runs_dir, results_dir, data, progress):
     """Train and evaluate every run of STUDY_FILE (configs/studies/*.yaml) not done yet.
 
     Runs with a record in results/ are skipped, finished runs are only evaluated, interrupted
@@ -306,10 +313,11 @@ def study_cmd(study_file, only, dry_run, runs_dir, results_dir, data, progress):
 
     study = load_study(study_file)
     if dry_run:
-        for name, status in plan(study, runs_dir, results_dir):
+        for name, status in plan(study, runs_dir, results_dir, redo=redo, only=only):
             click.echo(f"{name:32s} {status}")
         return
-    written = run_study(study, runs_dir, results_dir, only=only, data=data, progress=progress, echo=click.echo)
+    written = run_study(study, runs_dir, results_dir, only=only, data=data, progress=progress, echo=click.echo,
+                        redo=redo)
     click.echo(f"{len(written)} record(s) written; `vesselseg report` updates the README tables")
 
 

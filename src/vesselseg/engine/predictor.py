@@ -13,6 +13,25 @@ from vesselseg.preprocess import NormStats, PreprocessConfig, preprocess
 
 
 BACKENDS = ("torch", "onnxruntime")
+#: DBPF strip context at inference: ``"patch"`` (rows/columns averaged over the training patch's
+#: extent, the default) or ``"global"`` (whole rows/columns, as in training; see
+#: :mod:`vesselseg.models.layers.dbpf`).
+DBPF_CONTEXTS = ("patch", "global")
+
+
+def _check_context(context: str) -> None:
+    if context not in DBPF_CONTEXTS:
+        raise ConfigError(f"unknown DBPF context {context!r}; choose one of: {', '.join(DBPF_CONTEXTS)}")
+
+
+def apply_inference_context(model: torch.nn.Module, card: dict, context: str = "patch") -> int:
+    """Set ``model``'s DBPF strip context for inference from its card's training patch size.
+    Returns the number of DBPF modules (0: nothing to set)."""
+    from vesselseg.models.layers import set_strip_context
+
+    _check_context(context)
+    patch = (card.get("protocol") or {}).get("patch_size") if context == "patch" else None
+    return set_strip_context(model, patch)
 
 
 class Predictor:
@@ -21,13 +40,18 @@ class Predictor:
     The preprocessing (grey, standardisation statistics, CLAHE, gamma) is read from the model card,
     so inference repeats exactly what training did. ``backend="onnxruntime"`` runs the same
     weights through ONNX Runtime (exported once and cached, see :mod:`vesselseg.export`); a
-    ``.onnx`` file as ``weights`` always does.
+    ``.onnx`` file as ``weights`` always does. ``dbpf_context``: see :data:`DBPF_CONTEXTS`
+    (exports carry ``"patch"``).
     """
 
     def __init__(self, weights: str | Path = "drive", model: torch.nn.Module | None = None, card: dict | None = None,
-                 backend: str = "torch"):
+                 backend: str = "torch", dbpf_context: str = "patch"):
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+        _check_context(dbpf_context)
+        onnx = backend == "onnxruntime" or (model is None and str(weights).lower().endswith(".onnx"))
+        if onnx and dbpf_context != "patch":
+            raise ConfigError("ONNX exports carry the patch DBPF context; use the torch backend for 'global'")
         if model is None:
             if backend == "onnxruntime" or str(weights).lower().endswith(".onnx"):
                 from vesselseg.export import OnnxModel, onnx_for_weights
@@ -41,6 +65,9 @@ class Predictor:
         self.model = model
         self.backend = backend
         self.card = card or {}
+        self.dbpf_context = dbpf_context
+        if isinstance(model, torch.nn.Module):
+            apply_inference_context(model, self.card, dbpf_context)
         self.pcfg = PreprocessConfig.from_dict(self.card.get("preprocess"))
         stats = self.card.get("stats")
         self.stats = NormStats.from_dict(stats) if stats else None

@@ -49,9 +49,15 @@ def have_onnxruntime() -> bool:
     return True
 
 
+#: Bumped whenever the exported graph of the same weights changes (2: DBPF patch context), so
+#: older cached or shipped exports stop matching their weights and are made afresh.
+EXPORT_VERSION = 2
+
+
 def weights_digest(src: Path) -> str:
-    """SHA-256 of a ``.safetensors`` file and its card: what an export was made from."""
-    return hashlib.sha256(src.read_bytes() + src.with_suffix(".json").read_bytes()).hexdigest()
+    """SHA-256 of the export version, a ``.safetensors`` file and its card: what an export was made from."""
+    return hashlib.sha256(f"vesselseg-onnx-{EXPORT_VERSION}\n".encode() + src.read_bytes()
+                          + src.with_suffix(".json").read_bytes()).hexdigest()
 
 
 def export_onnx(weights: str | Path, out: str | Path, opset: int = DEFAULT_OPSET) -> Path:
@@ -65,7 +71,10 @@ def export_onnx(weights: str | Path, out: str | Path, opset: int = DEFAULT_OPSET
 
     from vesselseg.engine.weights import load_model, resolve_weights
 
+    from vesselseg.engine.predictor import apply_inference_context
+
     model, card = load_model(weights)
+    apply_inference_context(model, card, "patch")  # the graph is what the torch backend runs
     card = {**card, "exported_from_sha256": weights_digest(resolve_weights(weights))}
     out = Path(out)
     if out.is_dir():

@@ -204,6 +204,23 @@ def table_published(rec: Records) -> str:
     return out
 
 
+def table_dbpf_context(rec: Records) -> str:
+    """Runs with DBPF: whole image with whole-row strips (as trained) vs the patch context vs sliding."""
+    lines = _header("run", "whole, global strips: AUC / F1", "whole, patch context: AUC / F1",
+                    "sliding: AUC / F1", "whole s / image", "sliding s / image")
+    for name, r in sorted(rec.model.items()):
+        ev = r["evaluations"]
+        if "whole_global" not in ev:
+            continue
+        cells = [f"{_f(ev[k]['pooled']['auc'])} / {_f(ev[k]['pooled']['f1'])}" if k in ev else "—"
+                 for k in ("whole_global", "whole", "sliding")]
+        secs = [_f(ev.get(k, {}).get("seconds_per_image"), 2) for k in ("whole", "sliding")]
+        lines.append(f"| {name} | " + " | ".join(cells + secs) + " |")
+    if len(lines) == 2:
+        return "No DBPF-context comparison yet (records of runs with DBPF, evaluated after this option existed).\n"
+    return "\n".join(lines) + "\n"
+
+
 #: Table 2 rows: run name -> (CaFF, DBPF, attention in the ConvBlocks)
 ABLATION_ROWS = {
     "chase_ablation_plain": ("—", "—", "—"),
@@ -302,6 +319,7 @@ SECTIONS: dict[str, Callable[[Records], str]] = {
     "main": table_main,
     "per_image": table_per_image,
     "caff_mode": table_caff_mode,
+    "dbpf_context": table_dbpf_context,
     "cross": table_cross,
     "published": table_published,
     "ablation": table_ablation,

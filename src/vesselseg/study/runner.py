@@ -165,12 +165,15 @@ def run_weights(spec: RunSpec, runs_dir: Path) -> str | Path:
     return spec.weights if spec.weights else runs_dir / spec.name
 
 
-def plan(study: Study, runs_dir: Path, results_dir: Path) -> list[tuple[str, str]]:
-    """``[(item, status)]`` without doing anything (``--dry-run``)."""
+def plan(study: Study, runs_dir: Path, results_dir: Path, redo: tuple[str, ...] = (),
+         only: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """``[(item, status)]`` without doing anything (``--dry-run``); ``only`` and ``redo`` as in
+    :func:`run_study`."""
+    redone = lambda name: any(fnmatch.fnmatch(name, p) for p in redo)  # noqa: E731
     rows = []
     for spec in study.runs:
         if result_path(results_dir, "model", spec.name).is_file():
-            status = "done"
+            status = "re-evaluate" if redone(spec.name) else "done"
         elif spec.weights:
             status = f"evaluate weights {spec.weights}"
         else:
@@ -178,14 +181,18 @@ def plan(study: Study, runs_dir: Path, results_dir: Path) -> list[tuple[str, str
                       "none": "train"}[_checkpoint_state(runs_dir / spec.name)]
         rows.append((spec.name, status))
     for d in study.human:
-        rows.append((f"human_{d}", "done" if result_path(results_dir, "human", "", d).is_file() else "evaluate"))
+        done = result_path(results_dir, "human", "", d).is_file()
+        rows.append((f"human_{d}", "re-evaluate" if done and redone(f"human_{d}") else "done" if done else "evaluate"))
     for r in study.cross_runs:
         for d in study.cross_datasets:
             spec = next(s for s in study.runs if s.name == r)
             if d == _dataset_of(spec):
                 continue
             done = result_path(results_dir, "cross", r, d).is_file()
-            rows.append((f"{r}_on_{d}", "done" if done else "evaluate (after training)"))
+            status = ("re-evaluate" if redone(f"{r}_on_{d}") else "done") if done else "evaluate (after training)"
+            rows.append((f"{r}_on_{d}", status))
+    if only:
+        rows = [(n, st) for n, st in rows if any(fnmatch.fnmatch(n, p) for p in only)]
     return rows
 
 
@@ -197,13 +204,25 @@ def _dataset_of(spec: RunSpec) -> str:
 
 def run_study(study: Study, runs_dir: str | Path = "runs", results_dir: str | Path = "results",
               only: tuple[str, ...] = (), data: str | Path | None = None, progress: bool = True,
-              echo: Callable[[str], None] = print) -> list[Path]:
+              echo: Callable[[str], None] = print, redo: tuple[str, ...] = ()) -> list[Path]:
     """Do every unfinished item of ``study`` (those matching the ``only`` globs, if given).
 
-    Returns the record paths written in this call.
+    ``redo``: globs of items (runs, ``<run>_on_<dataset>``, ``human_<dataset>``) whose records
+    are made again from the existing weights -- after an evaluation change; never retrains.
+    A record is only replaced by a complete new one. Returns the record paths written.
     """
     runs_dir, results_dir = Path(runs_dir), Path(results_dir)
     wanted = (lambda name: any(fnmatch.fnmatch(name, p) for p in only)) if only else (lambda name: True)
+    done_now: set[str] = set()  # each item is redone once per call
+
+    def redone(name: str) -> bool:
+        return name not in done_now and any(fnmatch.fnmatch(name, p) for p in redo)
+
+    for spec in study.runs:
+        if redone(spec.name) and wanted(spec.name) and not spec.weights \
+                and result_path(results_dir, "model", spec.name).is_file() \
+                and _checkpoint_state(runs_dir / spec.name) != "trained":
+            raise InputError(f"--redo {spec.name}: no finished weights in {runs_dir / spec.name} to re-evaluate")
     written = []
 
     def save(record: dict, path: Path) -> None:
@@ -213,7 +232,7 @@ def run_study(study: Study, runs_dir: str | Path = "runs", results_dir: str | Pa
 
     for d in study.human:
         path = result_path(results_dir, "human", "", d)
-        if wanted(f"human_{d}") and not path.is_file():
+        if wanted(f"human_{d}") and (not path.is_file() or redone(f"human_{d}")):
             save(human_record(d, data), path)
 
     def cross(spec: RunSpec) -> None:
@@ -223,9 +242,11 @@ def run_study(study: Study, runs_dir: str | Path = "runs", results_dir: str | Pa
         trained_on = _dataset_of(spec)
         for d in study.cross_datasets:
             path = result_path(results_dir, "cross", spec.name, d)
-            if d == trained_on or path.is_file() or not wanted(f"{spec.name}_on_{d}"):
+            item = f"{spec.name}_on_{d}"
+            if d == trained_on or not wanted(item) or (path.is_file() and not redone(item)):
                 continue
-            echo(f"{spec.name}_on_{d}: evaluating")
+            echo(f"{item}: evaluating")
+            done_now.add(item)
             save(cross_record(spec.name, run_weights(spec, runs_dir), d, data, progress=progress), path)
 
     for spec in study.runs:  # cheap work first: what finished runs still lack
@@ -235,12 +256,14 @@ def run_study(study: Study, runs_dir: str | Path = "runs", results_dir: str | Pa
         path = result_path(results_dir, "model", spec.name)
         if not wanted(spec.name):
             continue
-        if path.is_file():
+        again = path.is_file() and redone(spec.name)
+        if path.is_file() and not again:
             echo(f"{spec.name}: done ({path})")
             continue
-        if not spec.weights:
+        if not spec.weights and not again:
             _train(spec, runs_dir / spec.name, progress, echo)
         echo(f"{spec.name}: evaluating on the test split (whole and sliding)")
+        done_now.add(spec.name)
         save(model_record(spec.name, run_weights(spec, runs_dir), data, progress=progress), path)
         cross(spec)
     return written

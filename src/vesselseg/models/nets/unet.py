@@ -71,6 +71,9 @@ class UNet(SegmentationModel):
 
         self.stem = block(in_channels, widths[0], attention=attention)
         self.downs = nn.ModuleList(make_down(down, widths[i]) for i in range(depth))
+        for i, step in enumerate(self.downs):
+            if hasattr(step, "input_stride"):  # DBPF: its strip context is set in network pixels
+                step.input_stride = 2**i
         self.encoders = nn.ModuleList(
             block(widths[i], widths[i + 1], attention=attention) for i in range(depth - 1)
         )

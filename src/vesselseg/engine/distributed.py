@@ -111,5 +111,10 @@ def threads_per_rank(ctx: DistContext, requested: int | None) -> int | None:
 
 
 def cleanup(ctx: DistContext) -> None:
+    """Leave the process group together. Every rank calls this once at the end of training (rank 0
+    after writing the weights); without the barrier a worker rank could tear its gloo group down
+    and exit while rank 0 still held the connection -- seen once in CI as the worker aborting
+    ("terminate called without an active exception", SIGABRT)."""
     if ctx.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

@@ -48,12 +48,6 @@ def _roc_png(pool, path: Path, label: str) -> None:
     plt.close(fig)
 
 
-def _has_dbpf(model) -> bool:
-    from vesselseg.models.layers import DBPF
-
-    return any(isinstance(m, DBPF) for m in model.modules())
-
-
 def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | Path | None = None,
              split: str = "test", mode: str = "whole", region: str = "fov", observer: int = 1,
              threshold: float = 0.5, tta: bool = False, out: str | Path | None = None,
@@ -115,7 +109,7 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
                        "split": split, "mode": mode, "tta": tta, "region": region, "observer": observer,
                        "ground_truth": "first observer", "threshold": threshold,
                        "scale": scale if observer == 1 else "none"}
-    if observer == 1 and predictor.backend == "torch" and _has_dbpf(predictor.model):
+    if observer == 1 and predictor.dbpf_context is not None:
         result["setup"]["dbpf_context"] = predictor.dbpf_context
     if roc_points > 0:
         fpr, tpr, _ = ev.pool.roc_curve_points(max_points=roc_points)

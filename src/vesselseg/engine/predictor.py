@@ -53,7 +53,7 @@ class Predictor:
         if onnx and dbpf_context != "patch":
             raise ConfigError("ONNX exports carry the patch DBPF context; use the torch backend for 'global'")
         if model is None:
-            if backend == "onnxruntime" or str(weights).lower().endswith(".onnx"):
+            if onnx:
                 from vesselseg.export import OnnxModel, onnx_for_weights
 
                 model = OnnxModel(onnx_for_weights(weights))
@@ -65,9 +65,10 @@ class Predictor:
         self.model = model
         self.backend = backend
         self.card = card or {}
-        self.dbpf_context = dbpf_context
-        if isinstance(model, torch.nn.Module):
-            apply_inference_context(model, self.card, dbpf_context)
+        # The DBPF context in force (None: no DBPF in a torch model, or an ONNX graph).
+        self.dbpf_context = None
+        if isinstance(model, torch.nn.Module) and apply_inference_context(model, self.card, dbpf_context):
+            self.dbpf_context = dbpf_context
         self.pcfg = PreprocessConfig.from_dict(self.card.get("preprocess"))
         stats = self.card.get("stats")
         self.stats = NormStats.from_dict(stats) if stats else None

@@ -69,9 +69,8 @@ def export_onnx(weights: str | Path, out: str | Path, opset: int = DEFAULT_OPSET
     _require_onnx()
     import onnx
 
-    from vesselseg.engine.weights import load_model, resolve_weights
-
     from vesselseg.engine.predictor import apply_inference_context
+    from vesselseg.engine.weights import load_model, resolve_weights
 
     model, card = load_model(weights)
     apply_inference_context(model, card, "patch")  # the graph is what the torch backend runs

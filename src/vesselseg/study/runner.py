@@ -165,11 +165,15 @@ def run_weights(spec: RunSpec, runs_dir: Path) -> str | Path:
     return spec.weights if spec.weights else runs_dir / spec.name
 
 
+def _matches(name: str, globs: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatch(name, p) for p in globs)
+
+
 def plan(study: Study, runs_dir: Path, results_dir: Path, redo: tuple[str, ...] = (),
          only: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """``[(item, status)]`` without doing anything (``--dry-run``); ``only`` and ``redo`` as in
     :func:`run_study`."""
-    redone = lambda name: any(fnmatch.fnmatch(name, p) for p in redo)  # noqa: E731
+    redone = lambda name: _matches(name, redo)  # noqa: E731
     rows = []
     for spec in study.runs:
         if result_path(results_dir, "model", spec.name).is_file():
@@ -192,7 +196,7 @@ def plan(study: Study, runs_dir: Path, results_dir: Path, redo: tuple[str, ...] 
             status = ("re-evaluate" if redone(f"{r}_on_{d}") else "done") if done else "evaluate (after training)"
             rows.append((f"{r}_on_{d}", status))
     if only:
-        rows = [(n, st) for n, st in rows if any(fnmatch.fnmatch(n, p) for p in only)]
+        rows = [(n, st) for n, st in rows if _matches(n, only)]
     return rows
 
 
@@ -212,11 +216,11 @@ def run_study(study: Study, runs_dir: str | Path = "runs", results_dir: str | Pa
     A record is only replaced by a complete new one. Returns the record paths written.
     """
     runs_dir, results_dir = Path(runs_dir), Path(results_dir)
-    wanted = (lambda name: any(fnmatch.fnmatch(name, p) for p in only)) if only else (lambda name: True)
+    wanted = (lambda name: _matches(name, only)) if only else (lambda name: True)
     done_now: set[str] = set()  # each item is redone once per call
 
     def redone(name: str) -> bool:
-        return name not in done_now and any(fnmatch.fnmatch(name, p) for p in redo)
+        return name not in done_now and _matches(name, redo)
 
     for spec in study.runs:
         if redone(spec.name) and wanted(spec.name) and not spec.weights \

@@ -234,11 +234,16 @@ ABLATION_ROWS = {
 }
 
 
+def _pooled(rec: dict, evaluation: str) -> dict | None:
+    """Pooled metrics of one evaluation of a record, None when it was not run."""
+    return rec["evaluations"].get(evaluation, {}).get("pooled")
+
+
 def table_ablation(rec: Records) -> str:
     """Table 2 on CHASE_DB1: each module against the plain baseline, with the gain per parameter."""
     base = rec.model.get("chase_ablation_plain")
     lines = _header("CaFF", "DBPF", "attention", "params", "schedule", "AUC", "F1", "Se", "Sp", "MCC",
-                    "ΔF1 vs plain", "ΔF1 per 100k extra params")
+                    "ΔF1 vs plain", "ΔF1 per 100k extra params", "sliding AUC / F1", "sliding ΔF1")
     for name, (caff, dbpf, att) in ABLATION_ROWS.items():
         r = rec.model.get(name)
         if r is None:
@@ -250,8 +255,12 @@ def table_ablation(rec: Records) -> str:
             extra = r["model"]["parameters"] - base["model"]["parameters"]
             delta = f"{d:+.4f}"
             per = f"{d / extra * 1e5:+.4f}" if extra > 0 else "—"
+        sp, sb = _pooled(r, "sliding"), _pooled(base, "sliding") if base is not None else None
+        sliding = f"{_f(sp['auc'])} / {_f(sp['f1'])}" if sp else "—"
+        sdelta = f"{sp['f1'] - sb['f1']:+.4f}" if sp and sb and r is not base else "—"
         lines.append(f"| {caff} | {dbpf} | {att} | {_params(r)} | {_schedule(r)} | {_f(p['auc'])} | {_f(p['f1'])} | "
-                     f"{_f(p['sensitivity'])} | {_f(p['specificity'])} | {_f(p['mcc'])} | {delta} | {per} |")
+                     f"{_f(p['sensitivity'])} | {_f(p['specificity'])} | {_f(p['mcc'])} | {delta} | {per} | "
+                     f"{sliding} | {sdelta} |")
     if len(lines) == 2:
         return "No ablation results yet (`vesselseg study configs/studies/ablation.yaml`).\n"
     return "\n".join(lines) + "\n"
@@ -284,34 +293,82 @@ def _seed_runs(rec: Records, base: str) -> list[dict]:
     return [r for n, r in sorted(rec.model.items()) if pattern.match(n)]
 
 
+#: (evaluation, metric, label) compared across seeds
+SEED_METRICS = (("whole", "auc", "AUC"), ("whole", "f1", "F1"), ("sliding", "f1", "sliding F1"))
+
+
+def _seed_mean_sd(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample sd (ddof=1); sd is None for a single value."""
+    import statistics
+
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def _seed_values(runs: list[dict], ev: str, metric: str) -> list[float]:
+    return [r["evaluations"][ev]["pooled"][metric] for r in runs if ev in r["evaluations"]]
+
+
 def table_seeds(rec: Records) -> str:
-    """CaFFNet vs U-Net on CHASE_DB1 over seeds: mean ± sd (sample sd, ddof=1) and Welch's t."""
-    import math
+    """CaFFNet vs U-Net on CHASE_DB1 over seeds: mean ± sd (sample sd, ddof=1) and Welch's t-test.
+
+    Rows appear as soon as a model has one seed; the test needs two seeds of each. The p-value comes
+    from scipy's Welch test (Welch-Satterthwaite degrees of freedom): with 3 seeds a side a fixed
+    |t| > 2 bar would call differences significant at p ~ 0.1.
+    """
+    from scipy import stats
 
     groups = {"CaFFNet": _seed_runs(rec, "chase_caffnet"), "U-Net": _seed_runs(rec, "chase_unet")}
-    if min(len(g) for g in groups.values()) < 2:
-        return "Fewer than two seeds per model so far (`vesselseg study configs/studies/ablation.yaml`).\n"
-    lines = _header("model (CHASE_DB1)", "seeds", "AUC mean ± sd", "F1 mean ± sd", "per-seed F1")
-    stats = {}
+    if not any(groups.values()):
+        return "No CHASE_DB1 CaFFNet / U-Net results yet (`vesselseg study configs/studies/ablation.yaml`).\n"
+    lines = _header("model (CHASE_DB1)", "seeds", "schedule", *(f"{label} mean ± sd" for *_, label in SEED_METRICS),
+                    "per-seed F1")
     for title, runs in groups.items():
-        row = {}
-        for k in ("auc", "f1"):
-            v = [r["evaluations"]["whole"]["pooled"][k] for r in runs]
-            m = sum(v) / len(v)
-            sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
-            row[k] = (m, sd, len(v))
-        stats[title] = row
+        if not runs:
+            continue
+        cells = []
+        for ev, k, _ in SEED_METRICS:
+            v = _seed_values(runs, ev, k)
+            if not v:
+                cells.append("—")
+                continue
+            m, sd = _seed_mean_sd(v)
+            cells.append(f"{m:.4f} ± {sd:.4f}" if sd is not None else f"{m:.4f} (one seed)")
         seeds = ", ".join(str(r.get("seed")) for r in runs)
-        per = ", ".join(f"{r['evaluations']['whole']['pooled']['f1']:.4f}" for r in runs)
-        lines.append(f"| {title} | {seeds} | {row['auc'][0]:.4f} ± {row['auc'][1]:.4f} | "
-                     f"{row['f1'][0]:.4f} ± {row['f1'][1]:.4f} | {per} |")
+        schedules = ", ".join(sorted({_schedule(r) for r in runs}))
+        per = ", ".join(f"{v:.4f}" for v in _seed_values(runs, "whole", "f1"))
+        lines.append(f"| {title} | {seeds} | {schedules} | " + " | ".join(cells) + f" | {per} |")
     out = "\n".join(lines) + "\n"
-    for k, label in (("auc", "AUC"), ("f1", "F1")):
-        (m1, s1, n1), (m2, s2, n2) = stats["CaFFNet"][k], stats["U-Net"][k]
-        se = math.sqrt(s1**2 / n1 + s2**2 / n2)
-        t = (m1 - m2) / se if se > 0 else float("inf")
-        out += (f"\n{label}: CaFFNet − U-Net = {m1 - m2:+.4f}; Welch t = {t:+.2f} "
-                f"({'beyond' if abs(t) > 2 else 'within'} the seed spread, |t| > 2 as the bar).")
+    n = {t: len(r) for t, r in groups.items()}
+    if min(n.values()) < 2:
+        few = [t for t, k in n.items() if k < 2]
+        out += (f"\nNo test yet: {' and '.join(few)} {'has' if len(few) == 1 else 'have'} fewer than two seeds "
+                f"(`vesselseg study configs/studies/ablation.yaml` runs the rest).")
+        many = [t for t, k in n.items() if k >= 2]
+        if len(many) == 1 and n[few[0]] == 1:
+            other = few[0]
+            for ev, k, label in SEED_METRICS:
+                v = _seed_values(groups[many[0]], ev, k)
+                x = _seed_values(groups[other], ev, k)
+                if len(v) < 2 or not x:
+                    continue
+                m, sd = _seed_mean_sd(v)
+                z = (x[0] - m) / sd if sd else float("inf")
+                out += (f" {label}: {other}'s single seed {x[0]:.4f} lies {z:+.1f} sd from {many[0]}'s "
+                        f"{len(v)}-seed mean {m:.4f}.")
+        return out + "\n"
+    for ev, k, label in SEED_METRICS:
+        a, b = _seed_values(groups["CaFFNet"], ev, k), _seed_values(groups["U-Net"], ev, k)
+        if len(a) < 2 or len(b) < 2:
+            continue
+        (ma, sa), (mb, sb) = _seed_mean_sd(a), _seed_mean_sd(b)
+        diff = ma - mb
+        if max(sa, sb) < 1e-9:  # identical values on both sides: the test is undefined
+            verdict = "no seed spread to test against"
+        else:
+            res = stats.ttest_ind(a, b, equal_var=False)
+            verdict = (f"Welch t = {res.statistic:+.2f}, df = {res.df:.1f}, p = {res.pvalue:.3f}: "
+                       f"{'beyond' if res.pvalue < 0.05 else 'within'} the seed spread (p < 0.05 as the bar)")
+        out += f"\n{label}: CaFFNet − U-Net = {diff:+.4f}; {verdict}."
     return out + "\n"
 
 

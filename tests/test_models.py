@@ -295,6 +295,21 @@ def test_dropblock():
     assert torch.equal(DropBlock2d(0.0).train()(x), x)
 
 
+@pytest.mark.parametrize("b", [1, 2, 5, 7])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_dropblock_separable_dilation_is_the_square_max_pool(b, channels_last):
+    """The fast mask dilation gives exactly the b x b max pool it replaces, odd and even b."""
+    import torch.nn.functional as F
+
+    from vesselseg.models.layers.dropblock import _dilate
+
+    g = torch.Generator().manual_seed(b)
+    mask = (torch.rand(3, 5, 17, 13, generator=g) < 0.05).float()
+    if channels_last:
+        mask = mask.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(_dilate(mask, b), F.max_pool2d(mask, b, stride=1, padding=b // 2))
+
+
 # --- registry errors --------------------------------------------------------------------------
 
 

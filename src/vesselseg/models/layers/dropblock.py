@@ -34,9 +34,22 @@ class DropBlock2d(nn.Module):
         # seeds only where a whole block fits: draw on the valid region, pad to full size
         seeds = torch.rand(x.shape[0], x.shape[1], h - b + 1, w - b + 1, device=x.device) < gamma
         seeds = F.pad(seeds.to(x.dtype), (b // 2, (b - 1) // 2, b // 2, (b - 1) // 2))
-        dropped = F.max_pool2d(seeds, b, stride=1, padding=b // 2)[..., :h, :w]
+        dropped = _dilate(seeds, b)[..., :h, :w]
         keep = 1.0 - dropped
         return x * keep * (keep.numel() / keep.sum().clamp_min(1.0))
 
     def extra_repr(self) -> str:
         return f"p={self.p}, block_size={self.block_size}"
+
+
+def _dilate(mask: torch.Tensor, b: int) -> torch.Tensor:
+    """``max_pool2d(mask, b, stride=1, padding=b // 2)``, exactly, as a 1 x b then b x 1 pool on a
+    channels-last copy. Why not the one-liner: on CPU the b x b pool of an NCHW map took over half of
+    SA-UNet's training step (7 x 7 windows, 14 DropBlocks per forward); the separable channels-last
+    form gives the same mask 3-10x faster (max over a rectangle is separable).
+    ``(B, C, H, W) -> (B, C, H, W)``, no gradient (the mask is data, not a function of ``x``).
+    """
+    with torch.no_grad():
+        m = mask.contiguous(memory_format=torch.channels_last)
+        m = F.max_pool2d(m, (1, b), stride=1, padding=(0, b // 2))
+        return F.max_pool2d(m, (b, 1), stride=1, padding=(b // 2, 0))

@@ -308,6 +308,14 @@ def test_dropblock_separable_dilation_is_the_square_max_pool(b, channels_last):
     if channels_last:
         mask = mask.contiguous(memory_format=torch.channels_last)
     assert torch.equal(_dilate(mask, b), F.max_pool2d(mask, b, stride=1, padding=b // 2))
+    half = mask.to(torch.bfloat16)
+    assert torch.equal(_dilate(half, b), F.max_pool2d(half, b, stride=1, padding=b // 2))
+    x = torch.rand(3, 5, 17, 13)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = DropBlock2d(0.3, b).train()(x)  # the layer keeps the input's memory format
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    assert y.shape == x.shape and y.is_contiguous(memory_format=fmt)
 
 
 # --- registry errors --------------------------------------------------------------------------

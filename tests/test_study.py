@@ -366,29 +366,49 @@ def test_ablation_skip_and_seed_tables(tmp_path):
     assert "AUC: CaFFNet − U-Net = +0.0000; no seed spread" in seeds
 
 
+def _seed_recs(res, name, f1s, sliding=None):
+    """Records ``name``, ``name_s1``, ... with whole F1 ``f1s`` (sliding F1 ``sliding`` if given)."""
+    for seed, f1 in enumerate(f1s):
+        rec = _model_rec(f"{name}_s{seed}" if seed else name, "chase", 0.98, f1)
+        rec["seed"] = seed
+        if sliding is not None:
+            if sliding[seed] is None:
+                del rec["evaluations"]["sliding"]
+            else:
+                rec["evaluations"]["sliding"]["pooled"]["f1"] = sliding[seed]
+        _write(res, rec)
+
+
 def test_seed_table_is_a_t_test_not_a_fixed_bar(tmp_path):
-    """t = 2.5 with 3 seeds a side is p ~ 0.08: within the spread (a |t| > 2 rule would say beyond)."""
+    """t = 2.5 with 3 seeds a side is p ~ 0.08: not significant (a |t| > 2 rule would say beyond)."""
     res = tmp_path / "results"
-    for seed, (fc, fu) in enumerate([(0.81, 0.80), (0.82, 0.80), (0.83, 0.81)]):
-        suffix = f"_s{seed}" if seed else ""
-        for name, f1 in ((f"chase_caffnet{suffix}", fc), (f"chase_unet{suffix}", fu)):
-            rec = _model_rec(name, "chase", 0.98, f1)
-            rec["seed"] = seed
-            _write(res, rec)
+    _seed_recs(res, "chase_caffnet", [0.81, 0.82, 0.83])
+    _seed_recs(res, "chase_unet", [0.80, 0.80, 0.81])
     seeds = render(res)["seeds"]
-    assert "F1: CaFFNet − U-Net = +0.0167; Welch t = +2.50" in seeds and "within the seed spread" in seeds
+    assert "F1: CaFFNet − U-Net = +0.0167; Welch t = +2.50" in seeds
+    assert "not significant at p < 0.05 (with 3 and 3 seeds" in seeds and "beyond" not in seeds
 
 
 def test_seed_table_while_one_model_has_a_single_seed(tmp_path):
+    """One seed against three: the t of a new observation (prediction interval), df = n - 1."""
     res = tmp_path / "results"
-    _write(res, _model_rec("chase_caffnet", "chase", 0.98, 0.83))
-    for seed, f1 in enumerate([0.80, 0.81, 0.82]):
-        rec = _model_rec(f"chase_unet_s{seed}" if seed else "chase_unet", "chase", 0.98, f1)
-        rec["seed"] = seed
-        _write(res, rec)
+    _seed_recs(res, "chase_caffnet", [0.83])
+    _seed_recs(res, "chase_unet", [0.80, 0.81, 0.82])
     seeds = render(res)["seeds"]
-    assert "| CaFFNet | None | paper | 0.9800 (one seed) | 0.8300 (one seed) |" in seeds
+    assert "| CaFFNet | 0 | paper | 0.9800 (one seed) | 0.8300 (one seed) |" in seeds
     assert "| U-Net | 0, 1, 2 | paper | 0.9800 ± 0.0000 | 0.8100 ± 0.0100 |" in seeds
     assert "No test yet: CaFFNet has fewer than two seeds" in seeds
-    assert "F1: CaFFNet's single seed 0.8300 lies +2.0 sd from U-Net's 3-seed mean 0.8100." in seeds
-    assert "Welch" not in seeds
+    # t = 0.02 / (0.01 * sqrt(4/3)) = 1.73, two-sided p with 2 df = 0.225
+    assert "F1: CaFFNet's single seed 0.8300 vs U-Net's 3 seeds 0.8100 ± 0.0100: t = +1.73, df = 2, p = 0.225" in seeds
+    assert "AUC: CaFFNet's single seed 0.9800 vs U-Net's 3 seeds 0.9800 ± 0.0000: no seed spread" in seeds
+    assert "Welch" not in seeds and "inf" not in seeds
+
+
+def test_seed_table_survives_nan_and_missing_evaluations(tmp_path):
+    res = tmp_path / "results"
+    _seed_recs(res, "chase_caffnet", [0.83, float("nan"), 0.84], sliding=[0.85, None, None])
+    _seed_recs(res, "chase_unet", [0.80, 0.81, 0.82])
+    seeds = render(res)["seeds"]
+    assert "| 0.8350 ± 0.0071 (2 of 3 seeds) | 0.8500 (one seed) (1 of 3 seeds) |" in seeds
+    assert "\nF1: CaFFNet − U-Net = +0.0250; Welch" in seeds
+    assert "sliding F1: not tested (fewer than two seeds with this evaluation on one side)." in seeds

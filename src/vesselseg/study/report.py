@@ -305,7 +305,36 @@ def _seed_mean_sd(values: list[float]) -> tuple[float, float | None]:
 
 
 def _seed_values(runs: list[dict], ev: str, metric: str) -> list[float]:
-    return [r["evaluations"][ev]["pooled"][metric] for r in runs if ev in r["evaluations"]]
+    """The finite values of one metric over the runs that have that evaluation."""
+    import math
+
+    vals = (r["evaluations"].get(ev, {}).get("pooled", {}).get(metric) for r in runs)
+    return [float(v) for v in vals if v is not None and math.isfinite(v)]
+
+
+def _seed_cell(runs: list[dict], ev: str, metric: str) -> str:
+    v = _seed_values(runs, ev, metric)
+    if not v:
+        return "—"
+    m, sd = _seed_mean_sd(v)
+    cell = f"{m:.4f} ± {sd:.4f}" if sd is not None else f"{m:.4f} (one seed)"
+    return cell + (f" ({len(v)} of {len(runs)} seeds)" if len(v) < len(runs) else "")
+
+
+def _one_against_many(label: str, one: str, x: float, many: str, v: list[float]) -> str:
+    """Is one seed of ``one`` outside the seed spread of ``many``? The t of a new observation
+    against a sample (prediction interval): ``(x - mean) / (sd * sqrt(1 + 1/n))``, df = n - 1. It
+    assumes ``one`` varies over seeds as much as ``many`` does."""
+    from scipy import stats
+
+    m, sd = _seed_mean_sd(v)
+    n = len(v)
+    head = f" {label}: {one}'s single seed {x:.4f} vs {many}'s {n} seeds {m:.4f} ± {sd:.4f}"
+    if sd < 1e-9:
+        return head + ": no seed spread to compare with."
+    t = (x - m) / (sd * (1 + 1 / n) ** 0.5)
+    p = 2 * stats.t.sf(abs(t), n - 1)
+    return head + f": t = {t:+.2f}, df = {n - 1}, p = {p:.3f} for a {many} seed landing this far."
 
 
 def table_seeds(rec: Records) -> str:
@@ -313,7 +342,8 @@ def table_seeds(rec: Records) -> str:
 
     Rows appear as soon as a model has one seed; the test needs two seeds of each. The p-value comes
     from scipy's Welch test (Welch-Satterthwaite degrees of freedom): with 3 seeds a side a fixed
-    |t| > 2 bar would call differences significant at p ~ 0.1.
+    |t| > 2 bar would call differences significant at p ~ 0.1. Non-finite metric values are left
+    out (and the cell says how many seeds it averages).
     """
     from scipy import stats
 
@@ -325,19 +355,14 @@ def table_seeds(rec: Records) -> str:
     for title, runs in groups.items():
         if not runs:
             continue
-        cells = []
-        for ev, k, _ in SEED_METRICS:
-            v = _seed_values(runs, ev, k)
-            if not v:
-                cells.append("—")
-                continue
-            m, sd = _seed_mean_sd(v)
-            cells.append(f"{m:.4f} ± {sd:.4f}" if sd is not None else f"{m:.4f} (one seed)")
-        seeds = ", ".join(str(r.get("seed")) for r in runs)
+        seeds = ", ".join("?" if r.get("seed") is None else str(r["seed"]) for r in runs)
         schedules = ", ".join(sorted({_schedule(r) for r in runs}))
-        per = ", ".join(f"{v:.4f}" for v in _seed_values(runs, "whole", "f1"))
+        per = ", ".join(f"{r['evaluations']['whole']['pooled']['f1']:.4f}" for r in runs)
+        cells = [_seed_cell(runs, ev, k) for ev, k, _ in SEED_METRICS]
         lines.append(f"| {title} | {seeds} | {schedules} | " + " | ".join(cells) + f" | {per} |")
     out = "\n".join(lines) + "\n"
+    if len({_schedule(r) for runs in groups.values() for r in runs}) > 1:
+        out += "\n**Mixed schedules**: the runs below were not all trained on the same schedule.\n"
     n = {t: len(r) for t, r in groups.items()}
     if min(n.values()) < 2:
         few = [t for t, k in n.items() if k < 2]
@@ -345,30 +370,25 @@ def table_seeds(rec: Records) -> str:
                 f"(`vesselseg study configs/studies/ablation.yaml` runs the rest).")
         many = [t for t, k in n.items() if k >= 2]
         if len(many) == 1 and n[few[0]] == 1:
-            other = few[0]
             for ev, k, label in SEED_METRICS:
-                v = _seed_values(groups[many[0]], ev, k)
-                x = _seed_values(groups[other], ev, k)
-                if len(v) < 2 or not x:
-                    continue
-                m, sd = _seed_mean_sd(v)
-                z = (x[0] - m) / sd if sd else float("inf")
-                out += (f" {label}: {other}'s single seed {x[0]:.4f} lies {z:+.1f} sd from {many[0]}'s "
-                        f"{len(v)}-seed mean {m:.4f}.")
+                v, x = _seed_values(groups[many[0]], ev, k), _seed_values(groups[few[0]], ev, k)
+                if len(v) >= 2 and x:
+                    out += _one_against_many(label, few[0], x[0], many[0], v)
         return out + "\n"
     for ev, k, label in SEED_METRICS:
         a, b = _seed_values(groups["CaFFNet"], ev, k), _seed_values(groups["U-Net"], ev, k)
         if len(a) < 2 or len(b) < 2:
+            out += f"\n{label}: not tested (fewer than two seeds with this evaluation on one side)."
             continue
         (ma, sa), (mb, sb) = _seed_mean_sd(a), _seed_mean_sd(b)
-        diff = ma - mb
         if max(sa, sb) < 1e-9:  # identical values on both sides: the test is undefined
             verdict = "no seed spread to test against"
         else:
             res = stats.ttest_ind(a, b, equal_var=False)
-            verdict = (f"Welch t = {res.statistic:+.2f}, df = {res.df:.1f}, p = {res.pvalue:.3f}: "
-                       f"{'beyond' if res.pvalue < 0.05 else 'within'} the seed spread (p < 0.05 as the bar)")
-        out += f"\n{label}: CaFFNet − U-Net = {diff:+.4f}; {verdict}."
+            verdict = f"Welch t = {res.statistic:+.2f}, df = {res.df:.1f}, p = {res.pvalue:.3f}: " + (
+                "beyond the seed spread (p < 0.05)" if res.pvalue < 0.05 else
+                f"not significant at p < 0.05 (with {len(a)} and {len(b)} seeds only large differences are)")
+        out += f"\n{label}: CaFFNet − U-Net = {ma - mb:+.4f}; {verdict}."
     return out + "\n"
 
 

@@ -308,7 +308,7 @@ def _seed_values(runs: list[dict], ev: str, metric: str) -> list[float]:
     """The finite values of one metric over the runs that have that evaluation."""
     import math
 
-    vals = (r["evaluations"].get(ev, {}).get("pooled", {}).get(metric) for r in runs)
+    vals = ((_pooled(r, ev) or {}).get(metric) for r in runs)
     return [float(v) for v in vals if v is not None and math.isfinite(v)]
 
 

@@ -151,6 +151,9 @@ def test_study_cli_dry_run_and_missing_file(study_dir):
     proc = run_cli("study", "study.yaml", "--dry-run", cwd=study_dir)
     assert proc.returncode == 0, proc.stderr
     assert "tiny_unet_s3" in proc.stdout and "train" in proc.stdout
+    # a folder dataset's size is not known in advance: said, not guessed
+    assert "training-set size of 'folder' not known" in proc.stdout
+    assert "plus 2 run(s) with no estimate yet" in proc.stdout.splitlines()[-1]
     assert not Path("runs").exists() and not Path("results").exists()  # a dry run writes nothing
     assert_clean_error(run_cli("study", "missing.yaml", cwd=study_dir), "no such study file")
 
@@ -412,3 +415,45 @@ def test_seed_table_survives_nan_and_missing_evaluations(tmp_path):
     assert "| 0.8350 ± 0.0071 (2 of 3 seeds) | 0.8500 (one seed) (1 of 3 seeds) |" in seeds
     assert "\nF1: CaFFNet − U-Net = +0.0250; Welch" in seeds
     assert "sliding F1: not tested (fewer than two seeds with this evaluation on one side)." in seeds
+
+
+def _write_log(run_dir: Path, epochs: list[tuple[float, float]]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["epoch,loss,lr,seconds,patches_per_s"]
+    lines += [f"{i},0.5,0.001,{sec},{pace}" for i, (sec, pace) in enumerate(epochs, 1)]
+    (run_dir / "log.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_time_left_uses_own_log_then_a_sibling_then_a_record(tmp_path):
+    from vesselseg.engine.config import load_config
+    from vesselseg.study.eta import estimate, summary
+
+    def cfg(model="unet", options=None, dataset="chase", epochs=50):
+        d = load_config(None, [f"dataset.name={dataset}", f"model.name={model}",
+                               f"train.epochs={epochs}"]).to_dict()
+        d["model"]["options"] = options or {}
+        return d
+
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    configs = {"a": cfg(), "a_s1": cfg(), "b": cfg(options={"skips": [2, 3]}), "c": cfg("ce_net"),
+               "d": cfg("sa_unet", dataset="stare")}
+    # "a" stopped after 3 epochs; the 600 s epoch (a pause) must not drag the estimate
+    _write_log(runs / "a", [(60.0, 333.0), (600.0, 33.0), (60.0, 333.0)])
+    left = estimate(configs, ["a", "a_s1", "b", "c", "d"], runs, results)
+    assert left["a"].seconds == pytest.approx(47 * 60.0)
+    assert "epoch 3/50" in left["a"].describe() and "own pace" in left["a"].describe()
+    # same network and settings: 20 images x 1,000 patches x 50 epochs at 333 patches/s
+    assert left["a_s1"].seconds == pytest.approx(20 * 1000 * 50 / 333.0)
+    assert "pace of a" in left["a_s1"].basis
+    assert left["b"].seconds == pytest.approx(left["a_s1"].seconds) and "other options" in left["b"].basis
+    assert left["c"].seconds is None and "no ce_net run" in left["c"].describe()
+    # a finished record lends its pace too (STARE: 10 training images)
+    results.mkdir()
+    record = {"format": FORMAT, "kind": "model", "name": "d0", "training_seconds": 1000.0,
+              "config": cfg("sa_unet", dataset="drive"), "created": "2026-01-01"}
+    (results / "d0.json").write_text(json.dumps(record))
+    left = estimate(configs, ["c", "d"], runs, results)
+    assert left["d"].seconds == pytest.approx(500.0) and "record d0" in left["d"].basis
+    assert summary(left) == ("about 8 min of training left in 1 run(s), plus 1 run(s) with no "
+                             "estimate yet (evaluation not included)")
+    assert summary({}) == "nothing left to train"

@@ -309,12 +309,16 @@ def study_cmd(study_file, only, dry_run, redo, runs_dir, results_dir, data, prog
     runs resume from their newest checkpoint: rerun the same command after any interruption.
     Then the human reference and cross-dataset records; `vesselseg report` makes the tables.
     """
-    from vesselseg.study import load_study, plan, run_study
+    from vesselseg.study import load_study, plan, run_study, time_left
+    from vesselseg.study.eta import summary
 
     study = load_study(study_file)
     if dry_run:
-        for name, status in plan(study, runs_dir, results_dir, redo=redo, only=only):
-            click.echo(f"{name:32s} {status}")
+        rows = plan(study, runs_dir, results_dir, redo=redo, only=only)
+        left = time_left(study, runs_dir, results_dir, rows)
+        for name, status in rows:
+            click.echo(f"{name:32s} {status:18s} {left[name].describe() if name in left else ''}".rstrip())
+        click.echo(summary(left))
         return
     written = run_study(study, runs_dir, results_dir, only=only, data=data, progress=progress, echo=click.echo,
                         redo=redo)

@@ -21,6 +21,9 @@ from vesselseg.io.images import IMAGE_SUFFIXES, read_image, read_mask
 from vesselseg.settings import data_root
 
 SPLITS = ("train", "test")
+# Training images per split of the built-in datasets (the paper's splits): what a patch epoch
+# samples from, so also what a training run's length follows from.
+TRAIN_IMAGES = {"drive": 20, "stare": 10, "chase": 20}
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,8 @@ def stare(root: Path, split: str) -> list[Sample]:
     """STARE: 20 labelled images; first 10 train, last 10 test (file-name order); no FOV masks."""
     _check_split(split)
     images = _listing(root / "stare-images", "im*.ppm")
-    chosen = images[:10] if split == "train" else images[10:]
+    n = TRAIN_IMAGES["stare"]
+    chosen = images[:n] if split == "train" else images[n:]
     return [
         Sample(
             name=img.stem,
@@ -124,7 +128,8 @@ def chase(root: Path, split: str) -> list[Sample]:
     """CHASE_DB1: 28 images; first 20 train, last 8 test (file-name order); no FOV masks."""
     _check_split(split)
     images = _listing(root, "Image_*.jpg")
-    chosen = images[:20] if split == "train" else images[20:]
+    n = TRAIN_IMAGES["chase"]
+    chosen = images[:n] if split == "train" else images[n:]
     return [
         Sample(
             name=img.stem,

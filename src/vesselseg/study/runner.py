@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from vesselseg.errors import ConfigError, InputError
+from vesselseg.study.eta import Estimate
 from vesselseg.study.results import (
     cross_record,
     human_record,
@@ -200,6 +201,17 @@ def plan(study: Study, runs_dir: Path, results_dir: Path, redo: tuple[str, ...] 
     return rows
 
 
+def time_left(study: Study, runs_dir: Path, results_dir: Path,
+              rows: list[tuple[str, str]]) -> dict[str, Estimate]:
+    """Training time left for the runs among ``rows`` (from :func:`plan`) that still train."""
+    from vesselseg.engine.config import load_config
+    from vesselseg.study.eta import estimate
+
+    configs = {s.name: load_config(s.config, s.overrides).to_dict() for s in study.runs if not s.weights}
+    todo = [name for name, status in rows if status in ("train", "resume training") and name in configs]
+    return estimate(configs, todo, runs_dir, results_dir)
+
+
 def _dataset_of(spec: RunSpec) -> str:
     from vesselseg.engine.config import load_config
 
@@ -273,4 +285,4 @@ def run_study(study: Study, runs_dir: str | Path = "runs", results_dir: str | Pa
     return written
 
 
-__all__ = ["Study", "RunSpec", "load_study", "plan", "run_study", "read_record"]
+__all__ = ["Study", "RunSpec", "load_study", "plan", "run_study", "read_record", "time_left"]

@@ -1,0 +1,136 @@
+"""How much training a study has left: the time column of ``vesselseg study --dry-run``.
+
+A started run is timed by its own ``log.csv`` (median seconds of its epochs: an epoch stretched by
+a pause or a competing process would drag a mean). A run not started yet is timed by the pace
+(patches per second) of another run of the same network -- same model options, patch size,
+batch size and precision -- from that run's log if it is on this machine, else from its record's
+``training_seconds``. Paces differ about 3x between the project's two machine kinds, so an
+estimate says whose pace it used. Evaluation time is not included.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from vesselseg.io.datasets import TRAIN_IMAGES
+from vesselseg.study.results import load_records
+
+
+@dataclass
+class Estimate:
+    """Training seconds left for one run (``None``: no basis yet) and what they rest on."""
+
+    seconds: float | None
+    basis: str
+    epochs_done: int = 0
+    epochs: int = 0
+
+    def describe(self) -> str:
+        done = f"epoch {self.epochs_done}/{self.epochs}, " if self.epochs_done else ""
+        if self.seconds is None:
+            return f"{done}no estimate ({self.basis})"
+        return f"{done}~{format_duration(self.seconds)} ({self.basis})"
+
+
+def format_duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _pace_key(config: dict, options: bool = True) -> tuple:
+    """What sets the pace of a training step: the network (with or without its options) and how
+    a batch is run."""
+    train = config["train"]
+    model = repr(config["model"]) if options else config["model"]["name"]
+    return (model, config["patches"]["size"], train["batch_size"],
+            bool(train.get("channels_last")), bool(train.get("bf16")))
+
+
+def _log_rows(run_dir: Path) -> list[dict]:
+    path = run_dir / "log.csv"
+    if not path.is_file():
+        return []
+    try:
+        with path.open(newline="") as fh:
+            return [row for row in csv.DictReader(fh) if row.get("seconds") and row.get("patches_per_s")]
+    except (OSError, csv.Error):
+        return []
+
+
+def _patches_per_epoch(config: dict) -> int | None:
+    n = TRAIN_IMAGES.get(config["dataset"]["name"])
+    return None if n is None else n * int(config["patches"]["per_image"])
+
+
+def _paces(runs: dict[str, dict], runs_dir: Path, results_dir: Path) -> dict[tuple, tuple[float, str]]:
+    """``{pace key: (patches per second, source)}``. A log on this machine beats a record (which
+    may come from the other machine kind, and whose total includes any pauses); among several,
+    the newest wins."""
+    found: list[tuple[tuple, str, float, dict]] = []  # (rank, source, pace, config)
+    for rec in load_records(results_dir) if Path(results_dir).is_dir() else []:
+        if rec.get("kind") != "model" or not rec.get("training_seconds") or "config" not in rec:
+            continue
+        per_epoch = _patches_per_epoch(rec["config"])
+        if per_epoch:
+            pace = per_epoch * int(rec["config"]["train"]["epochs"]) / float(rec["training_seconds"])
+            found.append(((0, str(rec.get("created", ""))), f"record {rec['name']}", pace, rec["config"]))
+    for name, config in runs.items():
+        rows = _log_rows(runs_dir / name)
+        if rows:
+            pace = statistics.median(float(r["patches_per_s"]) for r in rows)
+            found.append(((1, (runs_dir / name / "log.csv").stat().st_mtime), f"pace of {name}",
+                          pace, config))
+    # Sorted by rank, so the best source is written last. Each pace also stands in for the same
+    # network with other options (an ablation variant, another skip removed): close, not equal,
+    # and the source says so; estimate() asks for the exact key first.
+    paces: dict[tuple, tuple[float, str]] = {}
+    for _, source, pace, config in sorted(found, key=lambda f: f[0]):
+        paces[_pace_key(config)] = (pace, source)
+        paces[("variant",) + _pace_key(config, options=False)] = (pace, f"{source}, other options")
+    return paces
+
+
+def estimate(configs: dict[str, dict], todo: list[str], runs_dir: str | Path,
+             results_dir: str | Path) -> dict[str, Estimate]:
+    """Training time left for each run in ``todo``.
+
+    ``configs``: ``{run name: resolved config dict}`` for every run of the study (runs not in
+    ``todo`` lend their pace to the others).
+    """
+    runs_dir, results_dir = Path(runs_dir), Path(results_dir)
+    paces = _paces(configs, runs_dir, results_dir)
+    out = {}
+    for name in todo:
+        config = configs[name]
+        epochs = int(config["train"]["epochs"])
+        rows = _log_rows(runs_dir / name)
+        if rows:
+            left = max(epochs - len(rows), 0)
+            seconds = left * statistics.median(float(r["seconds"]) for r in rows)
+            out[name] = Estimate(seconds, "its own pace", len(rows), epochs)
+            continue
+        per_epoch = _patches_per_epoch(config)
+        found = paces.get(_pace_key(config)) or paces.get(("variant",) + _pace_key(config, options=False))
+        if per_epoch is None:
+            out[name] = Estimate(None, f"training-set size of {config['dataset']['name']!r} not known")
+        elif found is None:
+            out[name] = Estimate(None, f"no {config['model']['name']} run timed yet")
+        else:
+            pace, source = found
+            out[name] = Estimate(per_epoch * epochs / pace, source)
+    return out
+
+
+def summary(estimates: dict[str, Estimate]) -> str:
+    """One line: the total training time left and how many runs it leaves out."""
+    timed = [e.seconds for e in estimates.values() if e.seconds is not None]
+    missing = len(estimates) - len(timed)
+    if not estimates:
+        return "nothing left to train"
+    line = f"about {format_duration(sum(timed))} of training left in {len(timed)} run(s)"
+    if missing:
+        line += f", plus {missing} run(s) with no estimate yet"
+    return line + " (evaluation not included)"

@@ -107,6 +107,7 @@ def test_study_resumes_an_interrupted_run(study_dir):
     msgs = []
     run_study(study, progress=False, echo=msgs.append)
     assert any("resuming" in m for m in msgs)
+    assert any("training time left epoch 1/3, about" in m and "its own pace" in m for m in msgs)
     epochs = Path("runs/tiny3/log.csv").read_text().strip().splitlines()[1:]
     assert len(epochs) == 3  # epoch 1 from the first call, 2-3 resumed: nothing repeated
     assert Path("results/tiny3.json").is_file()
@@ -426,7 +427,7 @@ def _write_log(run_dir: Path, epochs: list[tuple[float, float]]) -> None:
 
 def test_time_left_uses_own_log_then_a_sibling_then_a_record(tmp_path):
     from vesselseg.engine.config import load_config
-    from vesselseg.study.eta import estimate, summary
+    from vesselseg.study.eta import estimate, format_duration, summary
 
     def cfg(model="unet", options=None, dataset="chase", epochs=50):
         d = load_config(None, [f"dataset.name={dataset}", f"model.name={model}",
@@ -457,3 +458,4 @@ def test_time_left_uses_own_log_then_a_sibling_then_a_record(tmp_path):
     assert summary(left) == ("about 8 min of training left in 1 run(s), plus 1 run(s) with no "
                              "estimate yet (evaluation not included)")
     assert summary({}) == "nothing left to train"
+    assert format_duration(20) == "under 1 min" and format_duration(3 * 3600 + 300) == "3 h 05 min"

@@ -32,11 +32,13 @@ class Estimate:
         done = f"epoch {self.epochs_done}/{self.epochs}, " if self.epochs_done else ""
         if self.seconds is None:
             return f"{done}no estimate ({self.basis})"
-        return f"{done}~{format_duration(self.seconds)} ({self.basis})"
+        return f"{done}about {format_duration(self.seconds)} ({self.basis})"
 
 
 def format_duration(seconds: float) -> str:
     minutes = round(seconds / 60)
+    if minutes == 0:
+        return "under 1 min"
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 

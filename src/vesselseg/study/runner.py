@@ -277,6 +277,9 @@ def run_study(study: Study, runs_dir: str | Path = "runs", results_dir: str | Pa
             echo(f"{spec.name}: done ({path})")
             continue
         if not spec.weights and not again:
+            if _checkpoint_state(runs_dir / spec.name) != "trained":
+                left = time_left(study, runs_dir, results_dir, [(spec.name, "train")])[spec.name]
+                echo(f"{spec.name}: training time left {left.describe()}")
             _train(spec, runs_dir / spec.name, progress, echo)
         echo(f"{spec.name}: evaluating on the test split (whole and sliding)")
         done_now.add(spec.name)

@@ -459,3 +459,29 @@ def test_time_left_uses_own_log_then_a_sibling_then_a_record(tmp_path):
                              "estimate yet (evaluation not included)")
     assert summary({}) == "nothing left to train"
     assert format_duration(20) == "under 1 min" and format_duration(3 * 3600 + 300) == "3 h 05 min"
+
+
+def test_study_refuses_a_run_another_live_process_holds(study_dir):
+    import socket
+    import subprocess
+    import sys
+
+    from vesselseg.study.runner import LOCK_NAME
+
+    run_dir = Path("runs/tiny_unet")
+    run_dir.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run_dir / LOCK_NAME).write_text(f"{holder.pid} {socket.gethostname()}\n")
+        study = load_study("study.yaml")
+        assert plan(study, Path("runs"), Path("results"))[0] == \
+            ("tiny_unet", f"in progress (process {holder.pid} on {socket.gethostname()})")
+        proc = run_cli("study", "study.yaml", "--only", "tiny_unet", cwd=study_dir)
+        assert_clean_error(proc, "is being worked on by process")
+        assert (run_dir / LOCK_NAME).is_file() and not (run_dir / "config.yaml").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone: its stale lock is taken over, and released when the run is done
+    run_study(load_study("study.yaml"), only=("tiny_unet",), progress=False, echo=lambda s: None)
+    assert Path("results/tiny_unet.json").is_file() and not (run_dir / LOCK_NAME).exists()

@@ -19,8 +19,11 @@ study at any moment loses at most the epoch (or evaluation) in progress.
 from __future__ import annotations
 
 import fnmatch
+import os
 import shutil
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,6 +144,57 @@ def _same_experiment(run_dir: Path, spec: RunSpec) -> None:
                          f"{' '.join(spec.overrides)}; move it away or rename the run in the study")
 
 
+LOCK_NAME = "study.lock"
+
+
+def _lock_holder(run_dir: Path) -> str | None:
+    """Who is working on ``run_dir`` (``"process 123 on host"``), or None if nobody alive is.
+
+    A lock left by a process that died (killed, machine restarted) counts as free; one from
+    another host cannot be checked and counts as held.
+    """
+    try:
+        pid_text, _, host = (run_dir / LOCK_NAME).read_text().strip().partition(" ")
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return None
+    if host == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, someone else's
+    return f"process {pid} on {host}"
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir`` for one study process: two studies sharing ``runs/`` (started twice by
+    mistake, or reproduce.yaml beside ablation.yaml) would otherwise resume the same checkpoint
+    and overwrite each other's epochs."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = run_dir / LOCK_NAME
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            holder = _lock_holder(run_dir)
+            if holder:
+                raise InputError(f"{run_dir} is being worked on by {holder}; wait for it to finish "
+                                 f"(or delete {lock} if that process is gone)") from None
+            lock.unlink(missing_ok=True)  # stale: its process died
+    else:
+        raise InputError(f"{lock}: cannot take the lock")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"{os.getpid()} {socket.gethostname()}\n")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
 def _train(spec: RunSpec, run_dir: Path, progress: bool, echo: Callable[[str], None]) -> None:
     from vesselseg.api import train
 
@@ -184,6 +238,9 @@ def plan(study: Study, runs_dir: Path, results_dir: Path, redo: tuple[str, ...] 
         else:
             status = {"trained": "trained, evaluate", "partial": "resume training", "empty": "train",
                       "none": "train"}[_checkpoint_state(runs_dir / spec.name)]
+            holder = _lock_holder(runs_dir / spec.name)
+            if holder:
+                status = f"in progress ({holder})"
         rows.append((spec.name, status))
     for d in study.human:
         done = result_path(results_dir, "human", "", d).is_file()
@@ -208,7 +265,8 @@ def time_left(study: Study, runs_dir: Path, results_dir: Path,
     from vesselseg.study.eta import estimate
 
     configs = {s.name: load_config(s.config, s.overrides).to_dict() for s in study.runs if not s.weights}
-    todo = [name for name, status in rows if status in ("train", "resume training") and name in configs]
+    todo = [name for name, status in rows
+            if (status in ("train", "resume training") or status.startswith("in progress")) and name in configs]
     return estimate(configs, todo, runs_dir, results_dir)
 
 
@@ -276,14 +334,15 @@ def run_study(study: Study, runs_dir: str | Path = "runs", results_dir: str | Pa
         if path.is_file() and not again:
             echo(f"{spec.name}: done ({path})")
             continue
-        if not spec.weights and not again:
-            if _checkpoint_state(runs_dir / spec.name) != "trained":
-                left = time_left(study, runs_dir, results_dir, [(spec.name, "train")])[spec.name]
-                echo(f"{spec.name}: training time left {left.describe()}")
-            _train(spec, runs_dir / spec.name, progress, echo)
-        echo(f"{spec.name}: evaluating on the test split (whole and sliding)")
-        done_now.add(spec.name)
-        save(model_record(spec.name, run_weights(spec, runs_dir), data, progress=progress), path)
+        with _run_lock(runs_dir / spec.name) if not spec.weights else contextlib.nullcontext():
+            if not spec.weights and not again:
+                if _checkpoint_state(runs_dir / spec.name) != "trained":
+                    left = time_left(study, runs_dir, results_dir, [(spec.name, "train")])[spec.name]
+                    echo(f"{spec.name}: training time left {left.describe()}")
+                _train(spec, runs_dir / spec.name, progress, echo)
+            echo(f"{spec.name}: evaluating on the test split (whole and sliding)")
+            done_now.add(spec.name)
+            save(model_record(spec.name, run_weights(spec, runs_dir), data, progress=progress), path)
         cross(spec)
     return written
 

@@ -52,6 +52,8 @@ def _pace_key(config: dict, options: bool = True) -> tuple:
 
 
 def _log_rows(run_dir: Path) -> list[dict]:
+    """The finished epochs of a run's ``log.csv``. Read here, not through the trainer that writes
+    it, so that a dry run does not import torch."""
     path = run_dir / "log.csv"
     if not path.is_file():
         return []
@@ -67,10 +69,11 @@ def _patches_per_epoch(config: dict) -> int | None:
     return None if n is None else n * int(config["patches"]["per_image"])
 
 
-def _paces(runs: dict[str, dict], runs_dir: Path, results_dir: Path) -> dict[tuple, tuple[float, str]]:
-    """``{pace key: (patches per second, source)}``. A log on this machine beats a record (which
-    may come from the other machine kind, and whose total includes any pauses); among several,
-    the newest wins."""
+def _paces(runs: dict[str, dict], runs_dir: Path,
+           results_dir: Path) -> tuple[dict[tuple, tuple[float, str]], dict[tuple, tuple[float, str]]]:
+    """``(exact, by_network)``: ``{pace key: (patches per second, source)}`` keyed with and without
+    the model options. A log on this machine beats a record (which may come from the other
+    machine kind, and whose total includes any pauses); among several, the newest wins."""
     found: list[tuple[tuple, str, float, dict]] = []  # (rank, source, pace, config)
     for rec in load_records(results_dir) if Path(results_dir).is_dir() else []:
         if rec.get("kind") != "model" or not rec.get("training_seconds") or "config" not in rec:
@@ -85,14 +88,12 @@ def _paces(runs: dict[str, dict], runs_dir: Path, results_dir: Path) -> dict[tup
             pace = statistics.median(float(r["patches_per_s"]) for r in rows)
             found.append(((1, (runs_dir / name / "log.csv").stat().st_mtime), f"pace of {name}",
                           pace, config))
-    # Sorted by rank, so the best source is written last. Each pace also stands in for the same
-    # network with other options (an ablation variant, another skip removed): close, not equal,
-    # and the source says so; estimate() asks for the exact key first.
-    paces: dict[tuple, tuple[float, str]] = {}
-    for _, source, pace, config in sorted(found, key=lambda f: f[0]):
-        paces[_pace_key(config)] = (pace, source)
-        paces[("variant",) + _pace_key(config, options=False)] = (pace, f"{source}, other options")
-    return paces
+    exact: dict[tuple, tuple[float, str]] = {}
+    by_network: dict[tuple, tuple[float, str]] = {}
+    for _, source, pace, config in sorted(found, key=lambda f: f[0]):  # best source written last
+        exact[_pace_key(config)] = (pace, source)
+        by_network[_pace_key(config, options=False)] = (pace, f"{source}, other options")
+    return exact, by_network
 
 
 def estimate(configs: dict[str, dict], todo: list[str], runs_dir: str | Path,
@@ -103,7 +104,7 @@ def estimate(configs: dict[str, dict], todo: list[str], runs_dir: str | Path,
     ``todo`` lend their pace to the others).
     """
     runs_dir, results_dir = Path(runs_dir), Path(results_dir)
-    paces = _paces(configs, runs_dir, results_dir)
+    exact, by_network = _paces(configs, runs_dir, results_dir)
     out = {}
     for name in todo:
         config = configs[name]
@@ -115,7 +116,9 @@ def estimate(configs: dict[str, dict], todo: list[str], runs_dir: str | Path,
             out[name] = Estimate(seconds, "its own pace", len(rows), epochs)
             continue
         per_epoch = _patches_per_epoch(config)
-        found = paces.get(_pace_key(config)) or paces.get(("variant",) + _pace_key(config, options=False))
+        # The same network with other options (an ablation variant, another skip removed) runs at
+        # a close but not equal pace: used only without an exact match, and the source says so.
+        found = exact.get(_pace_key(config)) or by_network.get(_pace_key(config, options=False))
         if per_epoch is None:
             out[name] = Estimate(None, f"training-set size of {config['dataset']['name']!r} not known")
         elif found is None:

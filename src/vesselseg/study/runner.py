@@ -18,12 +18,12 @@ study at any moment loses at most the epoch (or evaluation) in progress.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import shutil
 import socket
 from collections.abc import Callable, Iterator
-import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -248,38 +248,87 @@ def test_dbpf_halves_size_keeps_channels():
     assert DBPF(8)(torch.randn(2, 8, 16, 12)).shape == (2, 8, 8, 6)
 
 
-def test_dbpf_strip_window_is_a_local_strip_mean():
-    from vesselseg.models.layers import set_strip_context
+def _assert_far_region_reaches_only_globally(model):
+    """A bright region 320+ px away along the rows changes the first 64 columns' output with
+    the training (global) pooling, and not at all with a 16-px patch context."""
+    from vesselseg.models.layers import set_pooling_context
 
-    torch.manual_seed(0)
-    dbpf, x = DBPF(4).eval(), torch.randn(1, 4, 20, 30)
-    with torch.no_grad():
-        paper = dbpf(x)
-        dbpf.strip_window = 2 * 15 - 1  # spans every row/column of the 10x15 map from any pixel
-        assert torch.allclose(dbpf(x), paper, atol=1e-5)
-        dbpf.strip_window = 5  # local: different, same shape; far from the paper near a bright patch
-        local = dbpf(x)
-        assert local.shape == paper.shape and not torch.allclose(local, paper, atol=1e-3)
-        dbpf.strip_window = None
-        assert torch.equal(dbpf(x), paper)
-    # windows follow each level's stride: a 48-px training patch -> 25, 13, 7 (odd, centred)
-    model = create("caffnet")
-    assert set_strip_context(model, 48) == 3
-    assert [m.strip_window for m in model.modules() if isinstance(m, DBPF)] == [25, 13, 7]
-    assert set_strip_context(model, None) == 3
-    assert all(m.strip_window is None for m in model.modules() if isinstance(m, DBPF))
-    assert set_strip_context(create("unet"), 48) == 0
-    # with a local window, what lies far along the same rows no longer changes a pixel's output
-    model = create("caffnet", base_channels=4, caff=False).eval()
+    model.eval()
     x = torch.randn(1, 1, 32, 512)
     far = x.clone()
     far[..., 384:] += 3.0
     diffs = {}
     for patch in (None, 16):
-        set_strip_context(model, patch)
+        set_pooling_context(model, patch)
         with torch.no_grad():
             diffs[patch] = (model(x)["logits"] - model(far)["logits"])[..., :64].abs().max().item()
     assert diffs[16] < 1e-7 < 1e-6 < diffs[None], diffs
+
+
+def test_dbpf_context_window_is_a_local_strip_mean():
+    from vesselseg.models.layers import set_pooling_context
+
+    torch.manual_seed(0)
+    dbpf, x = DBPF(4).eval(), torch.randn(1, 4, 20, 30)
+    with torch.no_grad():
+        paper = dbpf(x)
+        dbpf.context_window = 2 * 15 - 1  # spans every row/column of the 10x15 map from any pixel
+        assert torch.allclose(dbpf(x), paper, atol=1e-5)
+        dbpf.context_window = 5  # local: different, same shape; far from the paper near a bright patch
+        local = dbpf(x)
+        assert local.shape == paper.shape and not torch.allclose(local, paper, atol=1e-3)
+        dbpf.context_window = None
+        assert torch.equal(dbpf(x), paper)
+    # windows follow each level's stride: a 48-px training patch -> 25, 13, 7 (odd, centred)
+    model = create("caffnet")
+    assert set_pooling_context(model, 48) == 3
+    assert [m.context_window for m in model.modules() if isinstance(m, DBPF)] == [25, 13, 7]
+    assert set_pooling_context(model, None) == 3
+    assert all(m.context_window is None for m in model.modules() if isinstance(m, DBPF))
+    assert set_pooling_context(create("unet"), 48) == 0
+    # with a local window, what lies far along the same rows no longer changes a pixel's output
+    _assert_far_region_reaches_only_globally(create("caffnet", base_channels=4, caff=False))
+
+
+@pytest.mark.parametrize("name", ["se", "cbam", "coord", "scse"])
+def test_attention_context_window_matches_global_when_it_covers_the_map(name):
+    """A window spanning the whole map from every pixel reproduces the global pooling; a small
+    one is local (the map's far side no longer reaches a pixel)."""
+    from vesselseg.models.layers import ContextPooling
+
+    torch.manual_seed(0)
+    attn = make_attention(name, 16)
+    pooled = [m for m in attn.modules() if isinstance(m, ContextPooling)]
+    assert len(pooled) == 1
+    for _ in range(3):  # give BatchNorm (coordinate attention) non-trivial running statistics
+        attn(torch.randn(4, 16, 12, 9))
+    attn.eval()
+    x = torch.randn(2, 16, 12, 9)
+    with torch.no_grad():
+        global_ = attn(x)
+        pooled[0].context_window = 2 * 12 - 1
+        assert torch.allclose(attn(x), global_, atol=1e-5)
+        pooled[0].context_window = 3
+        far = x.clone()
+        far[..., 7:] += 5.0
+        assert not torch.allclose(attn(x), global_, atol=1e-3)
+        assert torch.allclose(attn(x)[..., :3], attn(far)[..., :3], atol=1e-6)  # CBAM: +3 px (7x7)
+
+
+def test_attention_windows_follow_each_block_resolution():
+    """SE in every ConvBlock of a depth-3 net, 48-px patches: stem and finest decoder see 49 px,
+    then 25, 13 and the bottleneck 7 (odd, centred)."""
+    from vesselseg.models.layers import ContextPooling, set_pooling_context
+
+    model = create("caffnet", caff=False, dbpf=False, attention="se")
+    assert set_pooling_context(model, 48) == 7
+    windows = sorted(m.context_window for m in model.modules() if isinstance(m, ContextPooling))
+    assert windows == [7, 13, 13, 25, 25, 49, 49]
+    with_dbpf = create("caffnet", attention="cbam")
+    assert set_pooling_context(with_dbpf, 48) == 10  # 7 channel gates + 3 DBPFs
+    # and the whole net, made local, no longer lets a far bright region change a pixel
+    _assert_far_region_reaches_only_globally(
+        create("caffnet", base_channels=4, caff=False, dbpf=False, attention="cbam"))
 
 
 def test_dropblock():

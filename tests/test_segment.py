@@ -311,17 +311,41 @@ def test_cli_export_and_onnx_backend_parity(tiny_weights, tmp_path):
         Segmenter(tmp_path / "junk.onnx")
 
 
-def test_predictor_sets_the_dbpf_patch_context(tiny_weights):
+@pytest.mark.parametrize("attention", ["cbam", "coord"])
+def test_attention_patch_context_exports_to_onnx(attention, tmp_path):
+    """SE/CBAM/coordinate attention pool a patch-sized window at inference; the ONNX graph
+    carries the same windows, so both backends agree on a whole image."""
+    pytest.importorskip("onnxruntime")
+    from vesselseg.export import export_onnx
+
+    torch.manual_seed(0)
+    options = {"base_channels": 4, "caff": False, "dbpf": False, "attention": attention}
+    model = create("caffnet", **options).eval()
+    card = {"name": "tiny_attn", "model": {"name": "caffnet", "options": options},
+            "preprocess": {"standardise": "image"}, "stats": None,
+            "resolution": {"fov_diameter_px": 140.0}, "protocol": {"patch_size": 32}}
+    weights = save_weights(model, card, tmp_path / "attn.safetensors")
+    onnx_path = export_onnx(weights, tmp_path / "attn.onnx")
+    img = fundus(150, 170, radius=65)
+    patch = Segmenter(weights).run(img).prob
+    assert np.abs(patch - Segmenter(onnx_path).run(img).prob).max() <= 1e-4
+    from vesselseg.engine.predictor import Predictor
+
+    literal = Predictor(weights, context="global")
+    assert literal.context == "global" and np.abs(literal(img) - patch).max() > 1e-3
+
+
+def test_predictor_sets_the_patch_pooling_context(tiny_weights):
     from vesselseg.engine.predictor import Predictor
     from vesselseg.models.layers import DBPF
 
-    windows = lambda p: [m.strip_window for m in p.model.modules() if isinstance(m, DBPF)]  # noqa: E731
-    patch, whole = Predictor(tiny_weights), Predictor(tiny_weights, dbpf_context="global")
+    windows = lambda p: [m.context_window for m in p.model.modules() if isinstance(m, DBPF)]  # noqa: E731
+    patch, whole = Predictor(tiny_weights), Predictor(tiny_weights, context="global")
     assert windows(patch) == [17, 9, 5] and windows(whole) == [None] * 3  # 32-px training patch
-    with pytest.raises(ConfigError, match="DBPF context"):
-        Predictor(tiny_weights, dbpf_context="rows")
+    with pytest.raises(ConfigError, match="pooling context"):
+        Predictor(tiny_weights, context="rows")
     with pytest.raises(ConfigError, match="ONNX"):
-        Predictor(tiny_weights, backend="onnxruntime", dbpf_context="global")
+        Predictor(tiny_weights, backend="onnxruntime", context="global")
 
 
 def test_cli_help_lists_segment_and_export():

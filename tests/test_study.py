@@ -219,8 +219,8 @@ def test_report_tables_come_from_the_records(results_dir):
     assert "0.9500 / 0.7000 → 0.9600 / 0.7500" in tables["cross"]
     assert "**0.9802 / 0.8291**" in tables["cross"]
     assert "AUC 0.9802 < 0.9807" in tables["published"] and "F1 0.8291 ≥ 0.8263" in tables["published"]
-    assert "| drive_caffnet | 0.9790 / 0.8111 | 0.9802 / 0.8291 | 0.9812 / 0.8291 |" in tables["dbpf_context"]
-    assert "drive_unet" not in tables["dbpf_context"] and "drive_caffnet_dual" not in tables["dbpf_context"]
+    assert "| drive_caffnet | 0.9790 / 0.8111 | 0.9802 / 0.8291 | 0.9812 / 0.8291 |" in tables["pooling_context"]
+    assert "drive_unet" not in tables["pooling_context"] and "drive_caffnet_dual" not in tables["pooling_context"]
 
 
 def test_report_rewrites_only_marked_sections_and_checks(results_dir, tmp_path):

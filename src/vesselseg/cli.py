@@ -124,14 +124,16 @@ def train_cmd(config, overrides, out_dir, resume_dir, seed, threads, progress):
 @click.option("--scale", default="none", show_default=True,
               help="none: each image at its own resolution (the benchmark protocol); auto: the resolution "
                    "policy of `segment` (rescale to the training FOV diameter; for models from another dataset).")
-@click.option("--dbpf-context", type=click.Choice(["patch", "global"]), default="patch", show_default=True,
-              help="CaFFNet's DBPF strip pooling at inference: rows/columns averaged over the training patch's "
-                   "extent, or over the whole input as in training (the literal paper; worse on whole images).")
+@click.option("--context", "--dbpf-context", "context", type=click.Choice(["patch", "global"]), default="patch",
+              show_default=True,
+              help="Pooling context at inference of the modules that pool the whole map in training (DBPF's strips, "
+                   "SE, CBAM, coordinate attention, scSE): a window as large as the training patch, or the whole "
+                   "input as in training (the literal modules; worse on whole images).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Folder for metrics.json, metrics.md, roc.png and the maps (default: eval/<dataset>_<mode>).")
 @click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def evaluate_cmd(weights, dataset, data, split, mode, region, observer, threshold, tta, scale, dbpf_context,
+def evaluate_cmd(weights, dataset, data, split, mode, region, observer, threshold, tta, scale, context,
                  out_dir, threads, progress):
     """Score weights on a test split: AUC, PR-AUC, F1, accuracy, sensitivity, specificity, IoU, MCC.
 
@@ -148,7 +150,7 @@ def evaluate_cmd(weights, dataset, data, split, mode, region, observer, threshol
         out_dir = Path("eval") / (f"{dataset}_observer2" if observer == 2 else f"{dataset}_{mode}")
     result = evaluate(weights, dataset, data, split=split, mode=mode, region=region, observer=observer,
                       threshold=threshold, tta=tta, out=out_dir, progress=progress, scale=scale,
-                      dbpf_context=dbpf_context)
+                      context=context)
     click.echo((out_dir / "metrics.md").read_text())
     if "seconds_per_image" in result:
         click.echo(f"{result['seconds_per_image']:.3f} s per image ({mode})")

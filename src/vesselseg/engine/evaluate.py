@@ -52,7 +52,7 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
              split: str = "test", mode: str = "whole", region: str = "fov", observer: int = 1,
              threshold: float = 0.5, tta: bool = False, out: str | Path | None = None,
              progress: bool = True, predictor: Predictor | None = None, save_maps: bool = True,
-             scale: str | float = "none", roc_points: int = 0, dbpf_context: str = "patch") -> dict:
+             scale: str | float = "none", roc_points: int = 0, context: str = "patch") -> dict:
     """Score ``weights`` (or, with ``observer=2``, the second human observer) on a split.
 
     Metrics are over FOV pixels (``region="fov"``) or all pixels (``"image"``), against the first
@@ -64,8 +64,8 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
     protocol); ``"auto"`` or a factor goes through :class:`~vesselseg.segmentation.Segmenter`'s
     resolution policy instead -- what ``vesselseg segment`` does with a photograph from another
     camera (cross-dataset evaluation). ``roc_points > 0`` adds ``"roc"``: that many pooled
-    ``(fpr, tpr)`` points, enough to redraw the curve without the dataset. ``dbpf_context``
-    (``"patch"`` or ``"global"``, see :class:`~vesselseg.engine.predictor.Predictor`) applies
+    ``(fpr, tpr)`` points, enough to redraw the curve without the dataset. ``context`` (the
+    pooling context, ``"patch"`` or ``"global"``, see :class:`~vesselseg.engine.predictor.Predictor`) applies
     when no ``predictor`` is given; a given one keeps its own.
     """
     if region not in ("fov", "image"):
@@ -74,7 +74,7 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
         raise InputError("observer must be 1 (the model vs observer 1) or 2 (observer 2 vs observer 1)")
     samples = load_split(dataset, split, data)
     if observer == 1 and predictor is None:
-        predictor = Predictor(weights, dbpf_context=dbpf_context)
+        predictor = Predictor(weights, context=context)
     run = None
     if observer == 1 and scale != "none":
         from vesselseg.segmentation import Segmenter
@@ -109,8 +109,8 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
                        "split": split, "mode": mode, "tta": tta, "region": region, "observer": observer,
                        "ground_truth": "first observer", "threshold": threshold,
                        "scale": scale if observer == 1 else "none"}
-    if observer == 1 and predictor.dbpf_context is not None:
-        result["setup"]["dbpf_context"] = predictor.dbpf_context
+    if observer == 1 and predictor.context is not None:
+        result["setup"]["pooling_context"] = predictor.context
     if roc_points > 0:
         fpr, tpr, _ = ev.pool.roc_curve_points(max_points=roc_points)
         result["roc"] = {"fpr": [round(float(v), 5) for v in fpr], "tpr": [round(float(v), 5) for v in tpr]}

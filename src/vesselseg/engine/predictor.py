@@ -13,25 +13,26 @@ from vesselseg.preprocess import NormStats, PreprocessConfig, preprocess
 
 
 BACKENDS = ("torch", "onnxruntime")
-#: DBPF strip context at inference: ``"patch"`` (rows/columns averaged over the training patch's
-#: extent, the default) or ``"global"`` (whole rows/columns, as in training; see
-#: :mod:`vesselseg.models.layers.dbpf`).
-DBPF_CONTEXTS = ("patch", "global")
+#: Pooling context at inference of the modules that pool over the whole map in training (DBPF's
+#: strips, SE, CBAM, coordinate attention, scSE): ``"patch"`` (over a window as large as the
+#: training patch, the default) or ``"global"`` (the whole input, literally as in training; see
+#: :mod:`vesselseg.models.layers.pooling_context`).
+POOLING_CONTEXTS = ("patch", "global")
 
 
 def _check_context(context: str) -> None:
-    if context not in DBPF_CONTEXTS:
-        raise ConfigError(f"unknown DBPF context {context!r}; choose one of: {', '.join(DBPF_CONTEXTS)}")
+    if context not in POOLING_CONTEXTS:
+        raise ConfigError(f"unknown pooling context {context!r}; choose one of: {', '.join(POOLING_CONTEXTS)}")
 
 
 def apply_inference_context(model: torch.nn.Module, card: dict, context: str = "patch") -> int:
-    """Set ``model``'s DBPF strip context for inference from its card's training patch size.
-    Returns the number of DBPF modules (0: nothing to set)."""
-    from vesselseg.models.layers import set_strip_context
+    """Set ``model``'s pooling context for inference from its card's training patch size.
+    Returns the number of modules with one (0: nothing to set)."""
+    from vesselseg.models.layers import set_pooling_context
 
     _check_context(context)
     patch = (card.get("protocol") or {}).get("patch_size") if context == "patch" else None
-    return set_strip_context(model, patch)
+    return set_pooling_context(model, patch)
 
 
 class Predictor:
@@ -40,18 +41,18 @@ class Predictor:
     The preprocessing (grey, standardisation statistics, CLAHE, gamma) is read from the model card,
     so inference repeats exactly what training did. ``backend="onnxruntime"`` runs the same
     weights through ONNX Runtime (exported once and cached, see :mod:`vesselseg.export`); a
-    ``.onnx`` file as ``weights`` always does. ``dbpf_context``: see :data:`DBPF_CONTEXTS`
+    ``.onnx`` file as ``weights`` always does. ``context``: see :data:`POOLING_CONTEXTS`
     (exports carry ``"patch"``).
     """
 
     def __init__(self, weights: str | Path = "drive", model: torch.nn.Module | None = None, card: dict | None = None,
-                 backend: str = "torch", dbpf_context: str = "patch"):
+                 backend: str = "torch", context: str = "patch"):
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-        _check_context(dbpf_context)
+        _check_context(context)
         onnx = backend == "onnxruntime" or (model is None and str(weights).lower().endswith(".onnx"))
-        if onnx and dbpf_context != "patch":
-            raise ConfigError("ONNX exports carry the patch DBPF context; use the torch backend for 'global'")
+        if onnx and context != "patch":
+            raise ConfigError("ONNX exports carry the patch pooling context; use the torch backend for 'global'")
         if model is None:
             if onnx:
                 from vesselseg.export import OnnxModel, onnx_for_weights
@@ -65,10 +66,10 @@ class Predictor:
         self.model = model
         self.backend = backend
         self.card = card or {}
-        # The DBPF context in force (None: no DBPF in a torch model, or an ONNX graph).
-        self.dbpf_context = None
-        if isinstance(model, torch.nn.Module) and apply_inference_context(model, self.card, dbpf_context):
-            self.dbpf_context = dbpf_context
+        # The pooling context in force (None: no global pooling in a torch model, or an ONNX graph).
+        self.context = None
+        if isinstance(model, torch.nn.Module) and apply_inference_context(model, self.card, context):
+            self.context = context
         self.pcfg = PreprocessConfig.from_dict(self.card.get("preprocess"))
         stats = self.card.get("stats")
         self.stats = NormStats.from_dict(stats) if stats else None

@@ -49,9 +49,10 @@ def have_onnxruntime() -> bool:
     return True
 
 
-#: Bumped whenever the exported graph of the same weights changes (2: DBPF patch context), so
-#: older cached or shipped exports stop matching their weights and are made afresh.
-EXPORT_VERSION = 2
+#: Bumped whenever the exported graph of the same weights changes (2: DBPF patch context; 3: the
+#: patch context of SE / CBAM / coordinate attention / scSE), so older cached or shipped exports
+#: stop matching their weights and are made afresh.
+EXPORT_VERSION = 3
 
 
 def weights_digest(src: Path) -> str:

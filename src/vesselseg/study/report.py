@@ -204,9 +204,10 @@ def table_published(rec: Records) -> str:
     return out
 
 
-def table_dbpf_context(rec: Records) -> str:
-    """Runs with DBPF: whole image with whole-row strips (as trained) vs the patch context vs sliding."""
-    lines = _header("run", "whole, global strips: AUC / F1", "whole, patch context: AUC / F1",
+def table_pooling_context(rec: Records) -> str:
+    """Runs with a global pooling (DBPF's strips, SE, CBAM, ...): whole image pooling the whole
+    input (as trained) vs the patch context vs sliding windows."""
+    lines = _header("run", "whole, global pooling: AUC / F1", "whole, patch context: AUC / F1",
                     "sliding: AUC / F1", "whole s / image", "sliding s / image")
     for name, r in sorted(rec.model.items()):
         ev = r["evaluations"]
@@ -217,7 +218,8 @@ def table_dbpf_context(rec: Records) -> str:
         secs = [_f(ev.get(k, {}).get("seconds_per_image"), 2) for k in ("whole", "sliding")]
         lines.append(f"| {name} | " + " | ".join(cells + secs) + " |")
     if len(lines) == 2:
-        return "No DBPF-context comparison yet (records of runs with DBPF, evaluated after this option existed).\n"
+        return ("No pooling-context comparison yet (records of runs with a global pooling, evaluated "
+                "after this option existed).\n")
     return "\n".join(lines) + "\n"
 
 
@@ -396,7 +398,7 @@ SECTIONS: dict[str, Callable[[Records], str]] = {
     "main": table_main,
     "per_image": table_per_image,
     "caff_mode": table_caff_mode,
-    "dbpf_context": table_dbpf_context,
+    "pooling_context": table_pooling_context,
     "cross": table_cross,
     "published": table_published,
     "ablation": table_ablation,

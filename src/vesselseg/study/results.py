@@ -133,11 +133,12 @@ def model_record(name: str, weights: str | Path, data: str | Path | None = None,
         res = evaluate(path, dataset, data, mode=mode, threshold=threshold, predictor=predictor,
                        progress=progress, roc_points=ROC_POINTS if mode == "whole" else 0)
         evaluations[mode] = _evaluation(res, weights)
-    if "whole" in modes and "dbpf_context" in evaluations["whole"]["setup"]:
-        # DBPF models: also the literal strip pooling (whole rows/columns), to show what the
-        # inference-time patch context is worth (README, "DBPF context").
+    if "whole" in modes and "pooling_context" in evaluations["whole"]["setup"]:
+        # Models with a global pooling (DBPF, SE, CBAM, ...): also the literal pooling over the
+        # whole input, to show what the inference-time patch context is worth (README,
+        # "Pooling context").
         res = evaluate(path, dataset, data, mode="whole", threshold=threshold, progress=progress,
-                       predictor=Predictor(path, dbpf_context="global"))
+                       predictor=Predictor(path, context="global"))
         evaluations["whole_global"] = _evaluation(res, weights)
     return {
         "format": FORMAT,

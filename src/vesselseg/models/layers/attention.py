@@ -2,7 +2,10 @@
 
 Every module here takes ``channels`` first and maps ``(B, C, H, W) -> (B, C, H, W)``, so a block
 only asks :func:`make_attention` for one. Names: ``"se"``, ``"cbam"``, ``"coord"``, ``"scse"``,
-``"spatial"`` (SA-UNet's spatial attention) and ``None`` (identity).
+``"spatial"`` (SA-UNet's spatial attention) and ``None`` (identity). The ones that pool over the
+whole map (SE, CBAM's channel gate, coordinate attention, scSE's channel half) are
+:class:`~vesselseg.models.layers.pooling_context.ContextPooling` modules: inference can make that
+pooling local (see there).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from vesselseg.models._checks import choose
+from vesselseg.models.layers.pooling_context import ContextPooling
 
 #: name -> module class; filled by :func:`register_attention`.
 ATTENTION: dict[str, type[nn.Module]] = {}
@@ -43,9 +47,9 @@ def _hidden(channels: int, reduction: int, minimum: int) -> int:
 
 
 @register_attention("se")
-class SqueezeExcitation(nn.Module):
+class SqueezeExcitation(ContextPooling):
     """Squeeze-and-excitation (Hu et al. 2018): global average pool -> MLP -> sigmoid channel
-    weights. ``(B, C, H, W) -> (B, C, H, W)``."""
+    weights (per pixel, from its window, with a context window). ``(B, C, H, W) -> (B, C, H, W)``."""
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
@@ -58,11 +62,12 @@ class SqueezeExcitation(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.fc(x.mean(dim=(2, 3), keepdim=True))
+        return x * self.fc(self.pool_mean(x))
 
 
-class ChannelGate(nn.Module):
-    """CBAM's channel attention: a shared MLP on average- and max-pooled descriptors."""
+class ChannelGate(ContextPooling):
+    """CBAM's channel attention: a shared MLP on average- and max-pooled descriptors.
+    ``(B, C, H, W) -> (B, C, H, W)``."""
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
@@ -72,8 +77,8 @@ class ChannelGate(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        avg = self.mlp(x.mean(dim=(2, 3), keepdim=True))
-        mx = self.mlp(x.amax(dim=(2, 3), keepdim=True))
+        avg = self.mlp(self.pool_mean(x))
+        mx = self.mlp(self.pool_max(x))
         return x * torch.sigmoid(avg + mx)
 
 
@@ -107,7 +112,7 @@ class CBAM(nn.Module):
 
 
 @register_attention("coord")
-class CoordinateAttention(nn.Module):
+class CoordinateAttention(ContextPooling):
     """Coordinate attention (Hou et al. 2021): pool along x and along y, a shared 1x1 conv on the
     joined strips, then per-direction sigmoid weights. ``(B, C, H, W) -> (B, C, H, W)``."""
 
@@ -121,9 +126,16 @@ class CoordinateAttention(nn.Module):
         self.to_w = nn.Conv2d(hidden, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.context_window is not None:
+            # Each pixel's row / column window mean, (B, C, H, W) each. Inference only (eval):
+            # the shared conv + BN act per pixel then, so applying it to each strip map
+            # separately is what the joined strips get.
+            gate_h = torch.sigmoid(self.to_h(self.shared(self.pool_mean(x, "w"))))
+            gate_w = torch.sigmoid(self.to_w(self.shared(self.pool_mean(x, "h"))))
+            return x * gate_h * gate_w
         h = x.shape[2]
-        along_h = x.mean(dim=3, keepdim=True)  # (B, C, H, 1)
-        along_w = x.mean(dim=2, keepdim=True).transpose(2, 3)  # (B, C, W, 1)
+        along_h = self.pool_mean(x, "w")  # (B, C, H, 1)
+        along_w = self.pool_mean(x, "h").transpose(2, 3)  # (B, C, W, 1)
         joined = self.shared(torch.cat([along_h, along_w], dim=2))  # (B, hidden, H + W, 1)
         gate_h = torch.sigmoid(self.to_h(joined[:, :, :h]))  # (B, C, H, 1)
         gate_w = torch.sigmoid(self.to_w(joined[:, :, h:].transpose(2, 3)))  # (B, C, 1, W)

@@ -16,6 +16,7 @@ import torch.nn as nn
 from vesselseg.models._checks import levels, positive_int
 from vesselseg.models.layers.conv_block import ConvBlock
 from vesselseg.models.layers.fusion import make_fusion
+from vesselseg.models.layers.pooling_context import set_input_stride
 from vesselseg.models.layers.sampling import make_down, make_up
 from vesselseg.models.nets.base import SegmentationModel
 from vesselseg.models.registry import register_model
@@ -71,9 +72,6 @@ class UNet(SegmentationModel):
 
         self.stem = block(in_channels, widths[0], attention=attention)
         self.downs = nn.ModuleList(make_down(down, widths[i]) for i in range(depth))
-        for i, step in enumerate(self.downs):
-            if hasattr(step, "input_stride"):  # DBPF: its strip context is set in network pixels
-                step.input_stride = 2**i
         self.encoders = nn.ModuleList(
             block(widths[i], widths[i + 1], attention=attention) for i in range(depth - 1)
         )
@@ -92,6 +90,12 @@ class UNet(SegmentationModel):
             for i in range(depth)
         )
         self.head = nn.Conv2d(widths[0], 1, 1)
+        # Where each part works, in network-input pixels per pixel (pooling context windows).
+        set_input_stride(self.stem, 1)
+        for i in range(depth):
+            set_input_stride(self.downs[i], 2**i)
+            set_input_stride(self.encoders[i], 2 ** (i + 1))
+            set_input_stride(self.decoders[i], 2**i)
 
         self.depth = depth
         self.widths = tuple(widths)

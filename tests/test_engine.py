@@ -66,6 +66,23 @@ def test_resume_in_process_equals_uninterrupted(tmp_path):
     ]
 
 
+
+def test_card_says_which_machine_trained_which_epochs(tmp_path, monkeypatch):
+    """A run resumed on another machine (a GPU lease, then the CPU) keeps one segment per machine
+    in its card; a resume on the same machine extends the segment it stopped in."""
+    from vesselseg.engine import trainer as trainer_mod
+
+    train(None, TINY + ["train.epochs=4"], out_dir=tmp_path / "run", progress=False, stop_after=1)
+    train(resume=tmp_path / "run", progress=False, stop_after=1)  # same machine: one segment
+    real = trainer_mod.machine_summary
+    monkeypatch.setattr(trainer_mod, "machine_summary", lambda: dict(real(), gpu="Test GPU"))
+    train(resume=tmp_path / "run", progress=False)
+    card = json.loads((tmp_path / "run" / "model.json").read_text())
+    segs = card["training_segments"]
+    assert [s["epochs"] for s in segs] == [[1, 2], [3, 4]]
+    assert "gpu" not in segs[0]["trained_on"] and segs[1]["trained_on"]["gpu"] == "Test GPU"
+    assert sum(s["seconds"] for s in segs) == pytest.approx(card["training_seconds"], abs=0.1)
+
 def _wait_for_rows(run, n, proc, timeout=300):
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:

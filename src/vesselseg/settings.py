@@ -64,7 +64,7 @@ def machine_summary() -> dict:
     except OSError:
         pass
     out = {"cpu": cpu, "isa": isa, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-           "torch": torch.__version__}
+           "torch": str(torch.__version__)}  # TorchVersion would not load with weights_only
     if torch.cuda.is_available():
         out["gpu"] = torch.cuda.get_device_name(0)
     return out

@@ -128,12 +128,15 @@ class Trainer:
         self.epoch = 0
         self.history: list[dict] = []
         self.train_seconds = 0.0
+        # Which machine trained which epochs: a run resumed elsewhere (say a GPU lease, then the
+        # CPU) must not pass for one machine's run in its timing or its record.
+        self.segments: list[dict] = []
 
     # -- state --------------------------------------------------------------------------------
     def state(self) -> dict:
         return {"config": self.cfg.to_dict(), "epoch": self.epoch, "model": self.model.state_dict(),
                 "optim": self.optim.state_dict(), "sched": self.sched.state_dict(), "rng": _rng_state(),
-                "history": self.history, "train_seconds": self.train_seconds,
+                "history": self.history, "train_seconds": self.train_seconds, "segments": self.segments,
                 "stats": self.stats.to_dict() if self.stats else None}
 
     def load_state(self, state: dict) -> None:
@@ -144,6 +147,7 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.history = list(state["history"])
         self.train_seconds = float(state["train_seconds"])
+        self.segments = list(state.get("segments", []))  # absent in older checkpoints
 
     # -- loop ---------------------------------------------------------------------------------
     def train_epoch(self) -> dict:
@@ -188,9 +192,11 @@ class Trainer:
         """Train until ``cfg.train.epochs`` (or ``stop_after`` more epochs), checkpointing each epoch."""
         ckpt_dir = self.run_dir / "checkpoints"
         done = 0
+        machine = dict(machine_summary(), processes=self.dist.world_size)
         while self.epoch < self.cfg.train.epochs and (stop_after is None or done < stop_after):
             row = self.train_epoch()
             self.epoch += 1
+            self._count_epoch(machine, row["seconds"])
             self.history.append(row)
             done += 1
             if not self.dist.is_main:
@@ -202,6 +208,16 @@ class Trainer:
                        f"lr={row['lr']:.2e} {row['seconds']:.1f}s {row['patches_per_s']:.0f} patches/s")
         if self.history and self.dist.is_main:
             _plot_curve(self.run_dir, self.history)
+
+    def _count_epoch(self, machine: dict, seconds: float) -> None:
+        """Extend the current training segment by the epoch just done, or open a new one."""
+        last = self.segments[-1] if self.segments else None
+        if last and last["trained_on"] == machine and last["epochs"][1] == self.epoch - 1:
+            last["epochs"][1] = self.epoch
+            last["seconds"] = round(last["seconds"] + seconds, 2)
+        else:
+            self.segments.append({"epochs": [self.epoch, self.epoch], "seconds": round(seconds, 2),
+                                  "trained_on": machine})
 
     def card(self) -> dict:
         cfg = self.cfg
@@ -221,6 +237,7 @@ class Trainer:
                          "bf16": cfg.train.bf16, "seed": cfg.train.seed},
             "training_seconds": round(self.train_seconds, 1),
             "trained_on": dict(machine_summary(), processes=self.dist.world_size),
+            "training_segments": self.segments,
             "code_version": code_version(),
             "config": cfg.to_dict(),
         }

@@ -55,7 +55,22 @@ def _params(rec: dict) -> str:
 
 def _minutes(rec: dict) -> str:
     s = rec.get("training_seconds")
-    return "—" if not s else f"{s / 60:.0f}"
+    return "—" if not s else f"{s / 60:.0f}" + (" ‡" if _machines_note(rec) else "")
+
+
+def _machines_note(rec: dict) -> str | None:
+    """``"epochs 1–43 NVIDIA H200, 44–50 AMD EPYC"`` for a run trained on more than one kind of
+    machine (its minutes are then no one machine's time), else None."""
+    spans: list[list] = []  # [first epoch, last epoch, machine kind], neighbours of a kind merged
+    for seg in rec.get("training_segments") or []:
+        kind = seg["trained_on"].get("gpu") or seg["trained_on"].get("cpu", "?")
+        if spans and spans[-1][2] == kind:
+            spans[-1][1] = seg["epochs"][1]
+        else:
+            spans.append([*seg["epochs"], kind])
+    if len({k for _, _, k in spans}) < 2:
+        return None
+    return ", ".join(f"{a}–{b} {k}" if a != b else f"{a} {k}" for a, b, k in spans)
 
 
 def _schedule(rec: dict) -> str:
@@ -84,7 +99,7 @@ def table_main(rec: Records) -> str:
     """Table 1 layout: every paper-schedule seed-0 model per dataset, plus the human reference."""
     lines = _header("dataset", "method", "params", "schedule", *(COLUMN_TITLES[c] for c in COLUMNS),
                     "sliding AUC", "sliding F1", "training (min)")
-    missing = []
+    missing, shown = [], []
     for d in DATASETS:
         h = rec.human.get(d)
         if h:
@@ -98,12 +113,17 @@ def table_main(rec: Records) -> str:
                 if m in ("unet", "caffnet"):
                     missing.append(f"{d}_{m}")
                 continue
+            shown.append(f"{d}_{m}")
             w = r["evaluations"]["whole"]["pooled"]
             s = r["evaluations"].get("sliding", {}).get("pooled", {})
             cells = [_f(w[c]) for c in COLUMNS]
             lines.append(f"| {DATASET_TITLES[d]} | {MODEL_TITLES[m]} | {_params(r)} | {_schedule(r)} | "
                          + " | ".join(cells) + f" | {_f(s.get('auc'))} | {_f(s.get('f1'))} | {_minutes(r)} |")
     out = "\n".join(lines) + "\n"
+    mixed = [(n, note) for n in shown if (note := _machines_note(rec.model[n]))]
+    if mixed:
+        out += ("\n‡ Trained on more than one machine, so the minutes are no one machine's time: "
+                + "; ".join(f"{n}: epochs {note}" for n, note in mixed) + ".\n")
     if missing:
         out += f"\nNot run yet: {', '.join(missing)}.\n"
     return out

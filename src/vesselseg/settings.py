@@ -67,4 +67,7 @@ def machine_summary() -> dict:
            "torch": str(torch.__version__)}  # TorchVersion would not load with weights_only
     if torch.cuda.is_available():
         out["gpu"] = torch.cuda.get_device_name(0)
+        # cuDNN convolutions run in TF32 by PyTorch's default: a precision that CPU runs never use
+        out["cudnn_tf32"] = bool(torch.backends.cudnn.allow_tf32)
+        out["matmul_tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
     return out

@@ -375,7 +375,7 @@ def test_ablation_skip_and_seed_tables(tmp_path):
     assert "+0.0100" in tables["ablation"]  # ΔF1 of SE vs plain
     assert "+0.2367" in tables["ablation"]  # per 100k extra params: 0.01 / 4224 * 1e5
     assert "| +0.2367 | 0.9820 / 0.8100 | +0.0100 |" in tables["ablation"]  # sliding columns
-    assert "| level 1 |" in tables["skips"] and "-0.0100" in tables["skips"]
+    assert "| level 1 |" in tables["skips"] and "| -0.0040 | -0.0100 | 0.9760 / 0.8150 | -0.0100 |" in tables["skips"]
     seeds = tables["seeds"]
     assert "| CaFFNet | 0, 1, 2 | paper |" in seeds and "0.8350 ± 0.0050" in seeds
     assert "\nF1: CaFFNet − U-Net = +0.0300; Welch t = +7.35, df = 4.0, p = 0.002: beyond" in seeds

@@ -291,20 +291,25 @@ def table_ablation(rec: Records) -> str:
 def table_skips(rec: Records) -> str:
     """U-Net on DRIVE with one skip connection removed at a time (1 = finest level)."""
     full = rec.model.get("drive_unet")
-    lines = _header("skip removed", "params", "schedule", "AUC", "F1", "Se", "Sp", "ΔAUC", "ΔF1")
+    lines = _header("skip removed", "params", "schedule", "AUC", "F1", "Se", "Sp", "ΔAUC", "ΔF1",
+                    "sliding AUC / F1", "sliding ΔF1")
     rows = [("none (all four skips)", full)]
     rows += [(f"level {k}", rec.model.get(f"drive_unet_noskip{k}")) for k in (1, 2, 3, 4)]
     for label, r in rows:
         if r is None:
             continue
         p = r["evaluations"]["whole"]["pooled"]
+        sl = r["evaluations"].get("sliding", {}).get("pooled")
+        da = df = dsf = "—"
         if full is not None and r is not full:
             b = full["evaluations"]["whole"]["pooled"]
             da, df = f"{p['auc'] - b['auc']:+.4f}", f"{p['f1'] - b['f1']:+.4f}"
-        else:
-            da = df = "—"
+            bs = full["evaluations"].get("sliding", {}).get("pooled")
+            if sl and bs:
+                dsf = f"{sl['f1'] - bs['f1']:+.4f}"
+        sliding = f"{_f(sl['auc'])} / {_f(sl['f1'])}" if sl else "—"
         lines.append(f"| {label} | {_params(r)} | {_schedule(r)} | {_f(p['auc'])} | {_f(p['f1'])} | "
-                     f"{_f(p['sensitivity'])} | {_f(p['specificity'])} | {da} | {df} |")
+                     f"{_f(p['sensitivity'])} | {_f(p['specificity'])} | {da} | {df} | {sliding} | {dsf} |")
     if sum(1 for _, r in rows[1:] if r) == 0:
         return "No skip-removal results yet (`vesselseg study configs/studies/ablation.yaml`).\n"
     return "\n".join(lines) + "\n"

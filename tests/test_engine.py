@@ -82,6 +82,7 @@ def test_card_says_which_machine_trained_which_epochs(tmp_path, monkeypatch):
     assert [s["epochs"] for s in segs] == [[1, 2], [3, 4]]
     assert "gpu" not in segs[0]["trained_on"] and segs[1]["trained_on"]["gpu"] == "Test GPU"
     assert sum(s["seconds"] for s in segs) == pytest.approx(card["training_seconds"], abs=0.1)
+    assert [r["device"] for r in _rows(tmp_path / "run")] == ["cpu"] * 4  # what the ETA times by
 
 def _wait_for_rows(run, n, proc, timeout=300):
     deadline = time.time() + timeout

@@ -497,3 +497,30 @@ def test_study_refuses_a_run_another_live_process_holds(study_dir):
     # the holder is gone: its stale lock is taken over, and released when the run is done
     run_study(load_study("study.yaml"), only=("tiny_unet",), progress=False, echo=lambda s: None)
     assert Path("results/tiny_unet.json").is_file() and not (run_dir / LOCK_NAME).exists()
+
+
+def test_time_left_times_a_machine_only_by_epochs_on_its_kind_of_device(tmp_path, monkeypatch):
+    """A run started on a leased GPU and resumed on the CPU: the GPU's fast epochs count as done
+    but must not set the CPU's pace (and the other way round on a GPU machine)."""
+    from vesselseg.engine.config import load_config
+    from vesselseg.study import eta
+
+    cfg = load_config(None, ["dataset.name=chase", "model.name=sa_unet", "train.epochs=50"]).to_dict()
+    runs = tmp_path / "runs"
+    gpu_rows = [f"{i},0.5,0.001,12.0,1666.0,NVIDIA H200" for i in range(1, 41)]
+    (runs / "mixed").mkdir(parents=True)
+    (runs / "mixed" / "log.csv").write_text("epoch,loss,lr,seconds,patches_per_s,device\n" + "\n".join(
+        gpu_rows + ["41,0.5,0.001,70.0,285.0,cpu", "42,0.5,0.001,66.0,303.0,cpu"]) + "\n")
+    (runs / "gpu_only").mkdir()
+    (runs / "gpu_only" / "log.csv").write_text("epoch,loss,lr,seconds,patches_per_s,device\n"
+                                               + "\n".join(gpu_rows) + "\n")
+    configs = {"mixed": cfg, "gpu_only": cfg}
+    monkeypatch.setattr(eta, "_has_gpu", lambda: False)
+    left = eta.estimate(configs, ["mixed", "gpu_only"], runs, tmp_path / "results")
+    assert left["mixed"].seconds == pytest.approx(8 * 68.0) and left["mixed"].epochs_done == 42
+    # no CPU epoch of its own: the CPU pace of its sibling, for the 10 epochs left
+    assert left["gpu_only"].seconds == pytest.approx(20 * 1000 * 10 / 294.0)
+    assert "pace of mixed" in left["gpu_only"].basis and "epoch 40/50" in left["gpu_only"].describe()
+    monkeypatch.setattr(eta, "_has_gpu", lambda: True)
+    left = eta.estimate(configs, ["mixed"], runs, tmp_path / "results")
+    assert left["mixed"].seconds == pytest.approx(8 * 12.0)

@@ -34,7 +34,7 @@ from vesselseg.models import count_parameters, create
 from vesselseg.patches import PatchDataset
 from vesselseg.settings import machine_summary, set_threads
 
-LOG_FIELDS = ("epoch", "loss", "loss_final", "loss_aux", "lr", "seconds", "patches_per_s")
+LOG_FIELDS = ("epoch", "loss", "loss_final", "loss_aux", "lr", "seconds", "patches_per_s", "device")
 
 
 def build_model(cfg: Config) -> torch.nn.Module:
@@ -186,7 +186,8 @@ class Trainer:
         secs = time.perf_counter() - t0
         self.train_seconds += secs
         return {"epoch": self.epoch + 1, "loss": total / n, "loss_final": final / n, "loss_aux": aux / n,
-                "lr": self.sched.get_last_lr()[0], "seconds": round(secs, 2), "patches_per_s": round(n / secs, 1)}
+                "lr": self.sched.get_last_lr()[0], "seconds": round(secs, 2), "patches_per_s": round(n / secs, 1),
+                "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"}
 
     def fit(self, stop_after: int | None = None) -> None:
         """Train until ``cfg.train.epochs`` (or ``stop_after`` more epochs), checkpointing each epoch."""

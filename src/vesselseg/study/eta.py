@@ -5,7 +5,9 @@ a pause or a competing process would drag a mean). A run not started yet is time
 (patches per second) of another run of the same network -- same model options, patch size,
 batch size and precision -- from that run's log if it is on this machine, else from its record's
 ``training_seconds``. Paces differ about 3x between the project's two machine kinds, so an
-estimate says whose pace it used. Evaluation time is not included.
+estimate says whose pace it used. Epochs a log marks as trained on a GPU (its ``device`` column)
+time only a machine with a GPU, and the other way round: a run started on a leased GPU and
+finished on the CPU is timed by its CPU epochs. Evaluation time is not included.
 """
 
 from __future__ import annotations
@@ -64,6 +66,18 @@ def _log_rows(run_dir: Path) -> list[dict]:
         return []
 
 
+def _has_gpu() -> bool:
+    """An NVIDIA device node: enough to choose which log rows time this machine, without torch."""
+    return Path("/dev/nvidia0").exists()
+
+
+def _this_machine(rows: list[dict]) -> list[dict]:
+    """The rows trained on this machine's kind of device (a row without ``device`` is a CPU's:
+    logs before the column were all written on CPUs)."""
+    want_gpu = _has_gpu()
+    return [r for r in rows if ((r.get("device") or "cpu") != "cpu") == want_gpu]
+
+
 def _patches_per_epoch(config: dict) -> int | None:
     n = TRAIN_IMAGES.get(config["dataset"]["name"])
     return None if n is None else n * int(config["patches"]["per_image"])
@@ -83,7 +97,7 @@ def _paces(runs: dict[str, dict], runs_dir: Path,
             pace = per_epoch * int(rec["config"]["train"]["epochs"]) / float(rec["training_seconds"])
             found.append(((0, str(rec.get("created", ""))), f"record {rec['name']}", pace, rec["config"]))
     for name, config in runs.items():
-        rows = _log_rows(runs_dir / name)
+        rows = _this_machine(_log_rows(runs_dir / name))
         if rows:
             pace = statistics.median(float(r["patches_per_s"]) for r in rows)
             found.append(((1, (runs_dir / name / "log.csv").stat().st_mtime), f"pace of {name}",
@@ -110,22 +124,24 @@ def estimate(configs: dict[str, dict], todo: list[str], runs_dir: str | Path,
         config = configs[name]
         epochs = int(config["train"]["epochs"])
         rows = _log_rows(runs_dir / name)
-        if rows:
-            left = max(epochs - len(rows), 0)
-            seconds = left * statistics.median(float(r["seconds"]) for r in rows)
-            out[name] = Estimate(seconds, "its own pace", len(rows), epochs)
+        own, done = _this_machine(rows), len(rows)
+        left = max(epochs - done, 0)
+        if own:
+            seconds = left * statistics.median(float(r["seconds"]) for r in own)
+            out[name] = Estimate(seconds, "its own pace", done, epochs)
             continue
         per_epoch = _patches_per_epoch(config)
         # The same network with other options (an ablation variant, another skip removed) runs at
         # a close but not equal pace: used only without an exact match, and the source says so.
         found = exact.get(_pace_key(config)) or by_network.get(_pace_key(config, options=False))
         if per_epoch is None:
-            out[name] = Estimate(None, f"training-set size of {config['dataset']['name']!r} not known")
+            out[name] = Estimate(None, f"training-set size of {config['dataset']['name']!r} not known",
+                                 done, epochs)
         elif found is None:
-            out[name] = Estimate(None, f"no {config['model']['name']} run timed yet")
+            out[name] = Estimate(None, f"no {config['model']['name']} run timed yet", done, epochs)
         else:
             pace, source = found
-            out[name] = Estimate(per_epoch * epochs / pace, source)
+            out[name] = Estimate(per_epoch * left / pace, source, done, epochs)
     return out
 
 

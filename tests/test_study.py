@@ -524,3 +524,14 @@ def test_time_left_times_a_machine_only_by_epochs_on_its_kind_of_device(tmp_path
     monkeypatch.setattr(eta, "_has_gpu", lambda: True)
     left = eta.estimate(configs, ["mixed"], runs, tmp_path / "results")
     assert left["mixed"].seconds == pytest.approx(8 * 12.0)
+    # a record lends only its CPU epochs' pace to a CPU machine (epochs 44-50 took 476 s)
+    monkeypatch.setattr(eta, "_has_gpu", lambda: False)
+    results = tmp_path / "results"
+    results.mkdir()
+    record = {"format": FORMAT, "kind": "model", "name": "r", "training_seconds": 1056.0, "config": cfg,
+              "created": "2026-01-01", "training_segments": [
+                  {"epochs": [1, 43], "seconds": 580.0, "trained_on": {"gpu": "NVIDIA H200"}},
+                  {"epochs": [44, 50], "seconds": 476.0, "trained_on": {"cpu": "AMD EPYC"}}]}
+    (results / "r.json").write_text(json.dumps(record))
+    left = eta.estimate({"fresh": cfg}, ["fresh"], tmp_path / "no_runs", results)
+    assert left["fresh"].seconds == pytest.approx(50 * 476.0 / 7) and "record r" in left["fresh"].basis

@@ -78,6 +78,20 @@ def _this_machine(rows: list[dict]) -> list[dict]:
     return [r for r in rows if ((r.get("device") or "cpu") != "cpu") == want_gpu]
 
 
+def _record_time_here(rec: dict) -> tuple[int, float]:
+    """``(epochs, seconds)`` of a record's training on this machine's kind of device: its
+    ``training_segments`` where it has them (a run partly trained on a leased GPU), else all of
+    it as a CPU's (records before segments were all trained on CPUs)."""
+    segments = rec.get("training_segments")
+    if not segments:
+        if _has_gpu():
+            return 0, 0.0
+        return int(rec["config"]["train"]["epochs"]), float(rec["training_seconds"])
+    here = [seg for seg in segments if ("gpu" in seg["trained_on"]) == _has_gpu()]
+    return (sum(b - a + 1 for a, b in (seg["epochs"] for seg in here)),
+            sum(float(seg["seconds"]) for seg in here))
+
+
 def _patches_per_epoch(config: dict) -> int | None:
     n = TRAIN_IMAGES.get(config["dataset"]["name"])
     return None if n is None else n * int(config["patches"]["per_image"])
@@ -93,8 +107,9 @@ def _paces(runs: dict[str, dict], runs_dir: Path,
         if rec.get("kind") != "model" or not rec.get("training_seconds") or "config" not in rec:
             continue
         per_epoch = _patches_per_epoch(rec["config"])
-        if per_epoch:
-            pace = per_epoch * int(rec["config"]["train"]["epochs"]) / float(rec["training_seconds"])
+        epochs, seconds = _record_time_here(rec)
+        if per_epoch and seconds:
+            pace = per_epoch * epochs / seconds
             found.append(((0, str(rec.get("created", ""))), f"record {rec['name']}", pace, rec["config"]))
     for name, config in runs.items():
         rows = _this_machine(_log_rows(runs_dir / name))

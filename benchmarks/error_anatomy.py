@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from vesselseg.engine.predictor import Predictor
     from vesselseg.errors import VesselsegError
     from vesselseg.io.datasets import load_sample, load_split
+    from vesselseg.metrics.confusion import confusion, scores
 
     torch.set_num_threads(args.threads)
     try:
@@ -70,10 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwhole image, pooled over {len(samples)} images: mean probability on vessels "
           f"{p[y].mean():.3f}, on background {p[~y].mean():.3f}")
     for t in THRESHOLDS:
-        yp = p >= t
-        tp = int((yp & y).sum())
-        print(f"  threshold {t:.1f}: F1 {2 * tp / (yp.sum() + y.sum()):.4f}  Se {tp / y.sum():.4f}  "
-              f"Sp {(~yp & ~y).sum() / (~y).sum():.4f}")
+        sc = scores(confusion(p, y, threshold=t))
+        print(f"  threshold {t:.1f}: F1 {sc['f1']:.4f}  Se {sc['sensitivity']:.4f}  Sp {sc['specificity']:.4f}")
     return 0
 
 

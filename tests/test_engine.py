@@ -66,7 +66,6 @@ def test_resume_in_process_equals_uninterrupted(tmp_path):
     ]
 
 
-
 def test_card_says_which_machine_trained_which_epochs(tmp_path, monkeypatch):
     """A run resumed on another machine (a GPU lease, then the CPU) keeps one segment per machine
     in its card; a resume on the same machine extends the segment it stopped in."""
@@ -83,6 +82,7 @@ def test_card_says_which_machine_trained_which_epochs(tmp_path, monkeypatch):
     assert "gpu" not in segs[0]["trained_on"] and segs[1]["trained_on"]["gpu"] == "Test GPU"
     assert sum(s["seconds"] for s in segs) == pytest.approx(card["training_seconds"], abs=0.1)
     assert [r["device"] for r in _rows(tmp_path / "run")] == ["cpu"] * 4  # what the ETA times by
+
 
 def _wait_for_rows(run, n, proc, timeout=300):
     deadline = time.time() + timeout

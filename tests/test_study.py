@@ -223,7 +223,6 @@ def test_report_tables_come_from_the_records(results_dir):
     assert "drive_unet" not in tables["pooling_context"] and "drive_caffnet_dual" not in tables["pooling_context"]
 
 
-
 def test_report_marks_runs_trained_on_more_than_one_machine(results_dir):
     rec = json.loads((results_dir / "drive_unet.json").read_text())
     cpu = {"cpu": "AMD EPYC", "cores": 2}
@@ -234,6 +233,7 @@ def test_report_marks_runs_trained_on_more_than_one_machine(results_dir):
     main = render(results_dir)["main"]
     assert "| 10 ‡ |" in main and main.count("‡") == 2  # the U-Net row and its footnote
     assert "drive_unet: epochs 1–40 NVIDIA H200, 41–50 AMD EPYC." in main
+
 
 def test_report_rewrites_only_marked_sections_and_checks(results_dir, tmp_path):
     readme = tmp_path / "README.md"

@@ -82,12 +82,10 @@ def _record_time_here(rec: dict) -> tuple[int, float]:
     """``(epochs, seconds)`` of a record's training on this machine's kind of device: its
     ``training_segments`` where it has them (a run partly trained on a leased GPU), else all of
     it as a CPU's (records before segments were all trained on CPUs)."""
-    segments = rec.get("training_segments")
+    segments, gpu = rec.get("training_segments"), _has_gpu()
     if not segments:
-        if _has_gpu():
-            return 0, 0.0
-        return int(rec["config"]["train"]["epochs"]), float(rec["training_seconds"])
-    here = [seg for seg in segments if ("gpu" in seg["trained_on"]) == _has_gpu()]
+        return (0, 0.0) if gpu else (int(rec["config"]["train"]["epochs"]), float(rec["training_seconds"]))
+    here = [seg for seg in segments if ("gpu" in seg["trained_on"]) == gpu]
     return (sum(b - a + 1 for a, b in (seg["epochs"] for seg in here)),
             sum(float(seg["seconds"]) for seg in here))
 

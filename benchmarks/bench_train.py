@@ -1,11 +1,16 @@
 """Training throughput (patches/s) on this machine, and the projected time of the full protocol.
 
-    python benchmarks/bench_train.py [--models caffnet unet] [--steps 40] [--threads 2]
+    python benchmarks/bench_train.py [--models caffnet unet] [--steps 40] [--threads 2] [--device cuda]
 
 For each model and each setting (fp32; channels-last; bf16 autocast; both; + torch.compile if
 --compile) it runs ``--steps`` optimiser steps of batch 32 on 48x48 patches after a warm-up and
 prints one table. The projection is 50 epochs x 20,000 patches (DRIVE: 20 images x 1000).
 Synthetic patches: the data path is measured separately (``patch extraction`` row).
+
+On a GPU (``--device cuda``) small steps are bound by kernel launches, not arithmetic, so the
+settings differ: the first row syncs with the host every step as the trainer's loss logging does
+(``loss.item()``), the others let the host run ahead; ``--compile`` adds torch.compile's default
+and ``reduce-overhead`` (CUDA graphs) modes.
 """
 
 from __future__ import annotations
@@ -23,19 +28,25 @@ from vesselseg.patches import PatchDataset
 from vesselseg.settings import set_threads
 
 
-def bench(model_name: str, channels_last: bool, bf16: bool, compile_: bool, steps: int, batch: int = 32) -> float:
+def bench(model_name: str, channels_last: bool, bf16: bool, compile_: bool | str, steps: int, batch: int = 32,
+          device: str = "cpu", sync: bool = False) -> float:
+    """Patches/s of ``steps`` optimiser steps; ``compile_`` is False, True or a torch.compile mode."""
     torch.manual_seed(0)
-    model = create(model_name).train()
+    dev = torch.device(device)
+    model = create(model_name).train().to(dev)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    fwd = torch.compile(model) if compile_ else model
+    if compile_:
+        fwd = torch.compile(model, mode=compile_ if isinstance(compile_, str) else None)
+    else:
+        fwd = model
     loss_fn = build_loss("bce_dice", deep_supervision=True)
     opt = torch.optim.Adam(model.parameters(), lr=5e-4)
-    x = torch.rand(batch, 1, 48, 48)
-    y = (torch.rand(batch, 1, 48, 48) > 0.88).float()
+    x = torch.rand(batch, 1, 48, 48, device=dev)
+    y = (torch.rand(batch, 1, 48, 48, device=dev) > 0.88).float()
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    amp = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else nullcontext
+    amp = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if bf16 else nullcontext
 
     def step():
         with amp():
@@ -45,12 +56,20 @@ def bench(model_name: str, channels_last: bool, bf16: bool, compile_: bool, step
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if sync:
+            loss.item()
+
+    def wait():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
 
     for _ in range(5 if not compile_ else 8):
         step()
+    wait()
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
+    wait()
     return steps * batch / (time.perf_counter() - t0)
 
 
@@ -81,6 +100,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--compile", action="store_true", help="also time torch.compile")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     ap.add_argument("--no-bf16", action="store_true", help="skip the bf16 rows (very slow on CPUs without AVX-512 BF16)")
     args = ap.parse_args()
     n = set_threads(args.threads)
@@ -90,7 +110,14 @@ def main() -> None:
         settings = [s for s in settings if not s[2]]
     if args.compile:
         settings.append(("channels-last + compile", True, False, True))
-    print(f"threads={n}  batch=32  patch=48x48  steps={args.steps}")
+    sync = {}
+    if args.device.startswith("cuda"):
+        settings = [("fp32, host sync per step (trainer)", False, False, False), ("fp32", False, False, False),
+                    ("channels-last", True, False, False), ("bf16", False, True, False)]
+        sync = {settings[0][0]}
+        if args.compile:
+            settings += [("compile", False, False, True), ("compile reduce-overhead", False, False, "reduce-overhead")]
+    print(f"device={args.device}  threads={n}  batch=32  patch=48x48  steps={args.steps}")
     batched, loop = bench_patches()
     print(f"patch extraction + augmentation: {batched:,.0f} patches/s single gather, {loop:,.0f} patches/s "
           f"per-patch loop ({batched / loop:.1f}x)")
@@ -100,7 +127,11 @@ def main() -> None:
         params = count_parameters(create(name))
         base = None
         for label, cl, bf, comp in settings:
-            rate = bench(name, cl, bf, comp, args.steps)
+            try:
+                rate = bench(name, cl, bf, comp, args.steps, device=args.device, sync=label in sync)
+            except Exception as e:  # a setting this machine cannot run (no compiler, say) must not hide the others
+                print(f"| {name} | {params / 1e6:.2f} M | {label} | failed: {type(e).__name__}: {str(e)[:80]} | | |")
+                continue
             base = base or rate
             minutes = 50 * 20000 / rate / 60
             print(f"| {name} | {params / 1e6:.2f} M | {label} | {rate:,.0f} | {rate / base:.2f}x | {minutes:.0f} min |",

@@ -8,7 +8,9 @@ Per test image (the first ``--images``) and inference mode: false positives (FOV
 that the first observer left blank), the share within ``--near`` px of a true vessel (vessels drawn
 too wide), within 20 px of the FOV edge, and neither. Then pooled F1 / Se / Sp of whole-image
 inference over the whole test split at several thresholds: if F1 climbs steeply with the
-threshold the map is miscalibrated, if it barely moves the map is confidently wrong. Reads the
+threshold the map is miscalibrated, if it barely moves the map is confidently wrong. Last, the
+confident misses that cost AUC: the share of vessel pixels scoring below the median background
+probability, and how many of them lie on thin (<= 2 px wide) vessels. Reads the
 datasets through ``VESSELSEG_DATA`` (or ``--data``); prints numbers only, writes nothing.
 """
 
@@ -50,11 +52,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{args.weights} on {args.dataset} test, FOV pixels, first observer, threshold 0.5")
     print(f"{'image':<12} {'mode':<8} {'false pos':>9} {'near vessel':>11} {'near edge':>9} {'elsewhere':>9}")
-    probs, labels = [], []
+    probs, labels, widths = [], [], []
     for i, s in enumerate(samples):
         whole = predictor(s.image, s.fov, mode="whole")
         probs.append(whole[s.fov])
         labels.append(s.label[s.fov])
+        # Local vessel width: twice the largest distance to background within 2 px (the centre
+        # line's half-width reaches a vessel's edge pixels).
+        widths.append(2 * ndi.maximum_filter(ndi.distance_transform_edt(s.label), 5)[s.fov])
         if i >= args.images:
             continue
         to_vessel = ndi.distance_transform_edt(~s.label)
@@ -73,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     for t in THRESHOLDS:
         sc = scores(confusion(p, y, threshold=t))
         print(f"  threshold {t:.1f}: F1 {sc['f1']:.4f}  Se {sc['sensitivity']:.4f}  Sp {sc['specificity']:.4f}")
+    w = np.concatenate(widths)
+    missed = y & (p <= np.median(p[~y]))
+    thin = (w[missed] <= 2).mean() if missed.any() else float("nan")
+    print(f"confident misses: {missed.sum() / y.sum():.2%} of vessel pixels score below the median background "
+          f"probability; {thin:.0%} of them on vessels <= 2 px wide (all vessel pixels: {(w[y] <= 2).mean():.0%})")
     return 0
 
 

@@ -110,7 +110,7 @@ def main() -> None:
         settings = [s for s in settings if not s[2]]
     if args.compile:
         settings.append(("channels-last + compile", True, False, True))
-    sync = {}
+    sync: set[str] = set()
     if args.device.startswith("cuda"):
         settings = [("fp32, host sync per step (trainer)", False, False, False), ("fp32", False, False, False),
                     ("channels-last", True, False, False), ("bf16", False, True, False)]

@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from vesselseg.engine.predictor import Predictor
     from vesselseg.errors import VesselsegError
     from vesselseg.io.datasets import load_sample, load_split
+    from vesselseg.measure.calibre import width_map
     from vesselseg.metrics.confusion import confusion, scores
 
     torch.set_num_threads(args.threads)
@@ -57,9 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         whole = predictor(s.image, s.fov, mode="whole")
         probs.append(whole[s.fov])
         labels.append(s.label[s.fov])
-        # Local vessel width: twice the largest distance to background within 2 px (the centre
-        # line's half-width reaches a vessel's edge pixels).
-        widths.append(2 * ndi.maximum_filter(ndi.distance_transform_edt(s.label), 5)[s.fov])
+        # A vessel pixel's width: the calibre estimate's largest value within 2 px (its centre line's)
+        widths.append(ndi.maximum_filter(width_map(s.label), 5)[s.fov])
         if i >= args.images:
             continue
         to_vessel = ndi.distance_transform_edt(~s.label)

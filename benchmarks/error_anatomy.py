@@ -7,7 +7,7 @@ image vs sliding windows, and how F1 moves with the threshold.
 Per test image (the first ``--images``) and inference mode: false positives (FOV pixels above 0.5
 that the first observer left blank), the share within ``--near`` px of a true vessel (vessels drawn
 too wide), within 20 px of the FOV edge, and neither. Then pooled F1 / Se / Sp of whole-image
-inference over the whole test split at several thresholds: if F1 climbs steeply with the
+inference (``--mode sliding``: the paper's windows) over the whole test split at several thresholds: if F1 climbs steeply with the
 threshold the map is miscalibrated, if it barely moves the map is confidently wrong. Last, the
 confident misses that cost AUC: the share of vessel pixels scoring below the median background
 probability, and how many of them lie on thin (<= 2 px wide) vessels. Reads the
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=None, help="dataset root (default: $VESSELSEG_DATA)")
     ap.add_argument("--images", type=int, default=3, help="images for the per-image breakdown")
     ap.add_argument("--near", type=float, default=2.0, help="'near a vessel' distance in px")
+    ap.add_argument("--mode", default="whole", choices=("whole", "sliding"),
+                    help="inference mode for the pooled threshold sweep and confident misses")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
 
@@ -55,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'image':<12} {'mode':<8} {'false pos':>9} {'near vessel':>11} {'near edge':>9} {'elsewhere':>9}")
     probs, labels, widths = [], [], []
     for i, s in enumerate(samples):
-        whole = predictor(s.image, s.fov, mode="whole")
-        probs.append(whole[s.fov])
+        maps = {m: predictor(s.image, s.fov, mode=m)
+                for m in (("whole", "sliding") if i < args.images else (args.mode,))}
+        probs.append(maps[args.mode][s.fov])
         labels.append(s.label[s.fov])
         # A vessel pixel's width: the calibre estimate's largest value within 2 px (its centre line's)
         widths.append(ndi.maximum_filter(width_map(s.label), 5)[s.fov])
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         to_vessel = ndi.distance_transform_edt(~s.label)
         to_edge = ndi.distance_transform_edt(s.fov)
-        for mode, prob in (("whole", whole), ("sliding", predictor(s.image, s.fov, mode="sliding"))):
+        for mode, prob in maps.items():
             fp = (prob >= 0.5) & ~s.label & s.fov
             n = max(int(fp.sum()), 1)
             near_v = to_vessel[fp] <= args.near
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{near_e.sum() / n:>9.2f} {(~near_v & ~near_e).sum() / n:>9.2f}")
 
     p, y = np.concatenate(probs), np.concatenate(labels)
-    print(f"\nwhole image, pooled over {len(samples)} images: mean probability on vessels "
+    print(f"\n{args.mode} inference, pooled over {len(samples)} images: mean probability on vessels "
           f"{p[y].mean():.3f}, on background {p[~y].mean():.3f}")
     for t in THRESHOLDS:
         sc = scores(confusion(p, y, threshold=t))

@@ -155,6 +155,25 @@ def test_evaluate_sliding_and_whole_agree_and_observer2(tmp_path):
     assert whole_img["pooled"]["accuracy"] != whole["pooled"]["accuracy"]
 
 
+def test_evaluate_window_options_and_padded_patch_warning(tmp_path):
+    from vesselseg.engine.predictor import Predictor
+
+    train(None, TINY + ["train.epochs=1"], out_dir=tmp_path / "run", progress=False)
+    w = tmp_path / "run" / "model.safetensors"
+    plain = evaluate(w, "drive", mode="sliding", window=64, stride=64, progress=False, save_maps=False)
+    assert plain["setup"]["window"] == 64 and plain["setup"]["stride"] == 64 and "warnings" not in plain
+    # The same weights, said to have trained on 46-px patches: the depth-2 net pads them to 48
+    p = Predictor(w)
+    p.card = dict(p.card, protocol=dict(p.card["protocol"], patch_size=46))
+    warned = evaluate(w, "drive", mode="sliding", window=64, stride=64, predictor=p, progress=False,
+                      out=tmp_path / "ev", save_maps=False)
+    assert "pads its 46-px training patches to 48 px" in warned["warnings"][0]
+    assert "--window 46" in (tmp_path / "ev" / "metrics.md").read_text()
+    quiet = evaluate(w, "drive", mode="sliding", window=46, stride=46, predictor=p, progress=False,
+                     save_maps=False)
+    assert "warnings" not in quiet and quiet["pooled"]["auc"] != plain["pooled"]["auc"]
+
+
 def test_evaluate_cli_errors(tmp_path):
     assert_clean_error(run_cli("evaluate", "--weights", tmp_path / "nope.safetensors"), "no such weights")
     (tmp_path / "w.pt").write_bytes(b"\x80\x04junk")
@@ -162,3 +181,5 @@ def test_evaluate_cli_errors(tmp_path):
     (tmp_path / "t.safetensors").write_bytes(b"\x00" * 10)
     (tmp_path / "t.json").write_text(json.dumps({"model": {"name": "unet", "options": {}}}))
     assert_clean_error(run_cli("evaluate", "--weights", tmp_path / "t.safetensors"), "t.safetensors")
+    assert_clean_error(run_cli("evaluate", "--mode", "sliding", "--window", "32", "--stride", "40"),
+                       "would leave pixels uncovered")

@@ -148,3 +148,15 @@ def test_inputs_modes_and_errors():
         predict(net, np.zeros((3, 20, 30), np.float32))
     with pytest.raises(InputError):
         predict(net, torch.zeros(2, 1, 20, 30))
+
+
+def test_padded_training_patch_from_model_multiple_and_card():
+    from vesselseg.engine.predictor import Predictor
+    from vesselseg.models import create
+
+    unet = create("unet", base_channels=4, depth=4)  # pads inputs to a multiple of 16
+    card = lambda patch: {"protocol": {"patch_size": patch}}  # noqa: E731
+    assert Predictor(model=unet, card=card(40)).padded_training_patch() == (40, 48)
+    assert Predictor(model=unet, card=card(48)).padded_training_patch() is None
+    assert Predictor(model=unet, card={}).padded_training_patch() is None  # unknown patch
+    assert Predictor(model=create("ce_net"), card=card(48)).padded_training_patch() == (48, 64)

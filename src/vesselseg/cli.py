@@ -114,7 +114,11 @@ def train_cmd(config, overrides, out_dir, resume_dir, seed, threads, progress):
               help=DATA_HELP + " For --dataset folder: the folder itself.")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
 @click.option("--mode", type=click.Choice(["whole", "sliding"]), default="whole", show_default=True,
-              help="whole: one pass per image; sliding: 64x64 windows, stride 16, averaged (the paper's).")
+              help="whole: one pass per image; sliding: windows (--window, --stride), averaged.")
+@click.option("--window", type=click.IntRange(1), default=64, show_default=True,
+              help="Sliding-window side in pixels (the paper's 64).")
+@click.option("--stride", type=click.IntRange(1), default=16, show_default=True,
+              help="Sliding-window step in pixels (the paper's 16).")
 @click.option("--region", type=click.Choice(["fov", "image"]), default="fov", show_default=True,
               help="Count pixels inside the FOV only, or the whole image.")
 @click.option("--observer", type=click.IntRange(1, 2), default=1, show_default=True,
@@ -133,8 +137,8 @@ def train_cmd(config, overrides, out_dir, resume_dir, seed, threads, progress):
               help="Folder for metrics.json, metrics.md, roc.png and the maps (default: eval/<dataset>_<mode>).")
 @click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def evaluate_cmd(weights, dataset, data, split, mode, region, observer, threshold, tta, scale, context,
-                 out_dir, threads, progress):
+def evaluate_cmd(weights, dataset, data, split, mode, window, stride, region, observer, threshold, tta, scale,
+                 context, out_dir, threads, progress):
     """Score weights on a test split: AUC, PR-AUC, F1, accuracy, sensitivity, specificity, IoU, MCC.
 
     Ground truth is the first observer; numbers are pooled over all test pixels and given per
@@ -150,7 +154,7 @@ def evaluate_cmd(weights, dataset, data, split, mode, region, observer, threshol
         out_dir = Path("eval") / (f"{dataset}_observer2" if observer == 2 else f"{dataset}_{mode}")
     result = evaluate(weights, dataset, data, split=split, mode=mode, region=region, observer=observer,
                       threshold=threshold, tta=tta, out=out_dir, progress=progress, scale=scale,
-                      context=context)
+                      context=context, window=window, stride=stride)
     click.echo((out_dir / "metrics.md").read_text())
     if "seconds_per_image" in result:
         click.echo(f"{result['seconds_per_image']:.3f} s per image ({mode})")

@@ -52,7 +52,8 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
              split: str = "test", mode: str = "whole", region: str = "fov", observer: int = 1,
              threshold: float = 0.5, tta: bool = False, out: str | Path | None = None,
              progress: bool = True, predictor: Predictor | None = None, save_maps: bool = True,
-             scale: str | float = "none", roc_points: int = 0, context: str = "patch") -> dict:
+             scale: str | float = "none", roc_points: int = 0, context: str = "patch",
+             window: int = 64, stride: int = 16) -> dict:
     """Score ``weights`` (or, with ``observer=2``, the second human observer) on a split.
 
     Metrics are over FOV pixels (``region="fov"``) or all pixels (``"image"``), against the first
@@ -66,12 +67,23 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
     camera (cross-dataset evaluation). ``roc_points > 0`` adds ``"roc"``: that many pooled
     ``(fpr, tpr)`` points, enough to redraw the curve without the dataset. ``context`` (the
     pooling context, ``"patch"`` or ``"global"``, see :class:`~vesselseg.engine.predictor.Predictor`) applies
-    when no ``predictor`` is given; a given one keeps its own.
+    when no ``predictor`` is given; a given one keeps its own. ``window`` / ``stride``: the
+    sliding windows (the paper's 64 / 16); a window larger than a patch the network padded in
+    training adds a line to ``"warnings"`` (see :meth:`Predictor.padded_training_patch`).
     """
     if region not in ("fov", "image"):
         raise InputError(f"region must be 'fov' or 'image', not {region!r}")
     if observer not in (1, 2):
         raise InputError("observer must be 1 (the model vs observer 1) or 2 (observer 2 vs observer 1)")
+    sliding_kw = {}
+    if mode == "sliding" and observer == 1:
+        from vesselseg.inference.windows import check_window
+
+        check_window(window, stride)
+        if scale != "none" and (window, stride) != (64, 16):
+            raise InputError("--window/--stride apply with --scale none only (the rescaling path "
+                             "uses the paper's 64/16 windows)")
+        sliding_kw = {"window": int(window), "stride": int(stride)}
     samples = load_split(dataset, split, data)
     if observer == 1 and predictor is None:
         predictor = Predictor(weights, context=context)
@@ -95,7 +107,7 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
             prob = ls.label2.astype(np.float32)
         else:
             t0 = time.perf_counter()
-            prob = run(ls.image, ls.fov) if run else predictor(ls.image, ls.fov, mode=mode, tta=tta)
+            prob = run(ls.image, ls.fov) if run else predictor(ls.image, ls.fov, mode=mode, tta=tta, **sliding_kw)
             seconds.append(time.perf_counter() - t0)
             if ls.label2 is not None:
                 human.add(ls.label2.astype(np.float32), ls.label, fov)
@@ -111,6 +123,16 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
                        "scale": scale if observer == 1 else "none"}
     if observer == 1 and predictor.context is not None:
         result["setup"]["pooling_context"] = predictor.context
+    if sliding_kw:
+        result["setup"].update(sliding_kw)
+        padded = predictor.padded_training_patch()
+        if padded and window > padded[0]:
+            patch, size = padded
+            result["warnings"] = [
+                f"this network pads its {patch}-px training patches to {size} px and was trained on the "
+                f"first {patch}: in {window}-px windows the output past {patch} px is at positions it "
+                f"never learned (for CE-Net it marks vessels there); --window {patch} repeats the "
+                f"training geometry"]
     if roc_points > 0:
         fpr, tpr, _ = ev.pool.roc_curve_points(max_points=roc_points)
         result["roc"] = {"fpr": [round(float(v), 5) for v in fpr], "tpr": [round(float(v), 5) for v in tpr]}
@@ -127,6 +149,7 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
             md += "\n" + markdown_table(result["second_observer"], "second observer vs first (human reference)")
             md += ("\nThe human map is binary: its AUC and PR-AUC describe a single operating point, "
                    "not a ranking, and are not comparable with a model's.\n")
+        md += "".join(f"\nwarning: {w}\n" for w in result.get("warnings", []))
         (out_dir / "metrics.md").write_text(md)
         label = "second observer" if observer == 2 else (predictor.card.get("name") or Path(str(weights)).stem)
         _roc_png(ev.pool, out_dir / "roc.png", label)

@@ -74,6 +74,21 @@ class Predictor:
         stats = self.card.get("stats")
         self.stats = NormStats.from_dict(stats) if stats else None
 
+    def padded_training_patch(self) -> tuple[int, int] | None:
+        """``(patch, padded)`` when the network padded its square training patches internally (a
+        patch side not a multiple of its ``size_multiple``: CE-Net's 32 against 48-px patches gives
+        ``(48, 64)``), else None (or unknown: no patch size on the card, an ONNX graph).
+
+        The loss saw only the patch, so in a window larger than ``patch`` the output rows and
+        columns past it are positions the network was never trained on; a sliding window of
+        ``patch`` pixels repeats the training geometry exactly.
+        """
+        patch = (self.card.get("protocol") or {}).get("patch_size")
+        multiple = int(getattr(self.model, "size_multiple", 1) or 1)
+        if not patch or int(patch) % multiple == 0:
+            return None
+        return int(patch), -(-int(patch) // multiple) * multiple
+
     def preprocess(self, rgb: np.ndarray, fov: np.ndarray | None = None) -> np.ndarray:
         return preprocess(rgb, self.stats, self.pcfg, fov=fov)
 

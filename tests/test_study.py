@@ -535,3 +535,11 @@ def test_time_left_times_a_machine_only_by_epochs_on_its_kind_of_device(tmp_path
     (results / "r.json").write_text(json.dumps(record))
     left = eta.estimate({"fresh": cfg}, ["fresh"], tmp_path / "no_runs", results)
     assert left["fresh"].seconds == pytest.approx(50 * 476.0 / 7) and "record r" in left["fresh"].basis
+    # its log, written before the device column, is told apart by the record's segments: only the
+    # CPU epochs 44-50 (294 patches/s) set the pace, not the GPU's 1,666
+    (runs / "r").mkdir()
+    (runs / "r" / "log.csv").write_text("epoch,loss,lr,seconds,patches_per_s\n" + "\n".join(
+        [f"{i},0.5,0.001,12.0,1666.0" for i in range(1, 44)] + [f"{i},0.5,0.001,68.0,294.0" for i in range(44, 51)]
+    ) + "\n")
+    left = eta.estimate({"fresh": cfg, "r": cfg}, ["fresh"], runs, results)
+    assert left["fresh"].seconds == pytest.approx(20 * 1000 * 50 / 294.0) and "pace of r" in left["fresh"].basis

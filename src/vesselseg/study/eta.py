@@ -5,9 +5,10 @@ a pause or a competing process would drag a mean). A run not started yet is time
 (patches per second) of another run of the same network -- same model options, patch size,
 batch size and precision -- from that run's log if it is on this machine, else from its record's
 ``training_seconds``. Paces differ about 3x between the project's two machine kinds, so an
-estimate says whose pace it used. Epochs a log marks as trained on a GPU (its ``device`` column)
-time only a machine with a GPU, and the other way round: a run started on a leased GPU and
-finished on the CPU is timed by its CPU epochs. Evaluation time is not included.
+estimate says whose pace it used. Epochs a log marks as trained on a GPU (its ``device`` column,
+or for logs older than that column its record's ``training_segments``) time only a machine with a
+GPU, and the other way round: a run started on a leased GPU and finished on the CPU is timed by its
+CPU epochs. Evaluation time is not included.
 """
 
 from __future__ import annotations
@@ -71,11 +72,23 @@ def _has_gpu() -> bool:
     return Path("/dev/nvidia0").exists()
 
 
-def _this_machine(rows: list[dict]) -> list[dict]:
-    """The rows trained on this machine's kind of device (a row without ``device`` is a CPU's:
-    logs before the column were all written on CPUs)."""
+def _on_gpu(row: dict, segments: list[dict] | None) -> bool:
+    """Whether a log row's epoch ran on a GPU: its ``device`` column, else the run's record's
+    ``training_segments`` (logs written before the column have none, and four runs began on a
+    leased GPU), else a CPU's (the other logs before the column were all written on CPUs)."""
+    if row.get("device"):
+        return row["device"] != "cpu"
+    for seg in segments or ():
+        first, last = seg["epochs"]
+        if first <= int(row.get("epoch") or 0) <= last:
+            return "gpu" in seg["trained_on"]
+    return False
+
+
+def _this_machine(rows: list[dict], segments: list[dict] | None = None) -> list[dict]:
+    """The rows trained on this machine's kind of device (see :func:`_on_gpu`)."""
     want_gpu = _has_gpu()
-    return [r for r in rows if ((r.get("device") or "cpu") != "cpu") == want_gpu]
+    return [r for r in rows if _on_gpu(r, segments) == want_gpu]
 
 
 def _record_time_here(rec: dict) -> tuple[int, float]:
@@ -101,7 +114,9 @@ def _paces(runs: dict[str, dict], runs_dir: Path,
     the model options. A log on this machine beats a record (which may come from the other
     machine kind, and whose total includes any pauses); among several, the newest wins."""
     found: list[tuple[tuple, str, float, dict]] = []  # (rank, source, pace, config)
-    for rec in load_records(results_dir) if Path(results_dir).is_dir() else []:
+    records = load_records(results_dir) if Path(results_dir).is_dir() else []
+    segments = {rec.get("name"): rec.get("training_segments") for rec in records}
+    for rec in records:
         if rec.get("kind") != "model" or not rec.get("training_seconds") or "config" not in rec:
             continue
         per_epoch = _patches_per_epoch(rec["config"])
@@ -110,7 +125,7 @@ def _paces(runs: dict[str, dict], runs_dir: Path,
             pace = per_epoch * epochs / seconds
             found.append(((0, str(rec.get("created", ""))), f"record {rec['name']}", pace, rec["config"]))
     for name, config in runs.items():
-        rows = _this_machine(_log_rows(runs_dir / name))
+        rows = _this_machine(_log_rows(runs_dir / name), segments.get(name))
         if rows:
             pace = statistics.median(float(r["patches_per_s"]) for r in rows)
             found.append(((1, (runs_dir / name / "log.csv").stat().st_mtime), f"pace of {name}",

@@ -16,42 +16,30 @@ datasets through ``VESSELSEG_DATA`` (or ``--data``); prints numbers only, writes
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
+from _test_split import load, parser
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("weights", help="a .safetensors file or a shipped name (drive, stare, chase)")
-    ap.add_argument("--dataset", default="drive", choices=("drive", "stare", "chase"))
-    ap.add_argument("--data", default=None, help="dataset root (default: $VESSELSEG_DATA)")
+    ap = parser(__doc__, threads=1)
     ap.add_argument("--images", type=int, default=3, help="images for the per-image breakdown")
     ap.add_argument("--near", type=float, default=2.0, help="'near a vessel' distance in px")
     ap.add_argument("--mode", default="whole", choices=("whole", "sliding"),
                     help="inference mode for the pooled threshold sweep and confident misses")
-    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
+    loaded = load(args)
+    if loaded is None:
+        return 2
+    predictor, samples = loaded
 
-    import torch
     from scipy import ndimage as ndi
 
-    from vesselseg.engine.predictor import Predictor
-    from vesselseg.errors import VesselsegError
-    from vesselseg.io.datasets import load_sample, load_split
     from vesselseg.measure.calibre import width_map
     from vesselseg.metrics.confusion import confusion, scores
-
-    torch.set_num_threads(args.threads)
-    try:
-        predictor = Predictor(args.weights)
-        samples = [load_sample(s, observer2=False) for s in load_split(args.dataset, "test", args.data)]
-    except VesselsegError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
 
     print(f"{args.weights} on {args.dataset} test, FOV pixels, first observer, threshold 0.5")
     print(f"{'image':<12} {'mode':<8} {'false pos':>9} {'near vessel':>11} {'near edge':>9} {'elsewhere':>9}")

@@ -25,11 +25,11 @@ prints numbers only, writes nothing.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from contextlib import contextmanager
 
 import numpy as np
+from _test_split import load, parser
 
 
 @contextmanager
@@ -68,29 +68,17 @@ def training_context(model):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("weights", help="a .safetensors file or a shipped name (drive, stare, chase)")
-    ap.add_argument("--dataset", default="drive", choices=("drive", "stare", "chase"))
-    ap.add_argument("--data", default=None, help="dataset root (default: $VESSELSEG_DATA)")
+    ap = parser(__doc__, threads=2)
     ap.add_argument("--tiles", type=int, nargs="*", default=[256], help="tile sides for 'whole, tiles'")
-    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
+    loaded = load(args)
+    if loaded is None:
+        return 2
+    predictor, samples = loaded
 
-    import torch
-
-    from vesselseg.engine.predictor import Predictor
-    from vesselseg.errors import VesselsegError
-    from vesselseg.io.datasets import load_sample, load_split
     from vesselseg.metrics.confusion import confusion, scores
     from vesselseg.metrics.ranking import roc_auc
 
-    torch.set_num_threads(args.threads)
-    try:
-        predictor = Predictor(args.weights)
-        samples = [load_sample(s, observer2=False) for s in load_split(args.dataset, "test", args.data)]
-    except VesselsegError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     greys = [predictor.preprocess(s.image, s.fov) for s in samples]
     patch = (predictor.card.get("protocol") or {}).get("patch_size")
 

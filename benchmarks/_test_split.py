@@ -1,10 +1,12 @@
-"""What the model-diagnosis scripts share: a command line naming weights and a dataset, and the
-weights' predictor with the test split's samples (first observer only)."""
+"""What the model-diagnosis scripts share: a command line naming weights and a dataset, the
+weights' predictor with the test split's samples (first observer only), and the confident misses."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+import numpy as np
 
 
 def parser(doc: str, threads: int) -> argparse.ArgumentParser:
@@ -34,3 +36,9 @@ def load(args: argparse.Namespace):
         print(f"error: {exc}", file=sys.stderr)
         return None
     return predictor, samples
+
+
+def confident_misses(prob: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """Vessel pixels scoring at or below the median background probability: the misses that cost
+    AUC, since half the background outranks them. ``prob``, ``label``: pooled 1-D arrays."""
+    return label & (prob <= np.median(prob[~label]))

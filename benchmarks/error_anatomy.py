@@ -7,11 +7,12 @@ image vs sliding windows, and how F1 moves with the threshold.
 Per test image (the first ``--images``) and inference mode: false positives (FOV pixels above 0.5
 that the first observer left blank), the share within ``--near`` px of a true vessel (vessels drawn
 too wide), within 20 px of the FOV edge, and neither. Then pooled F1 / Se / Sp of whole-image
-inference (``--mode sliding``: the paper's windows) over the whole test split at several thresholds: if F1 climbs steeply with the
-threshold the map is miscalibrated, if it barely moves the map is confidently wrong. Last, the
-confident misses that cost AUC: the share of vessel pixels scoring below the median background
-probability, and how many of them lie on thin (<= 2 px wide) vessels. Reads the
-datasets through ``VESSELSEG_DATA`` (or ``--data``); prints numbers only, writes nothing.
+inference (``--mode sliding``: the paper's windows) over the whole test split at several
+thresholds: if F1 climbs steeply with the threshold the map is miscalibrated, if it barely moves
+the map is confidently wrong. Last, the confident misses that cost AUC: the share of vessel
+pixels scoring at or below the median background probability, and how many of them lie on thin
+(<= 2 px wide) vessels. Reads the datasets through ``VESSELSEG_DATA`` (or ``--data``); prints
+numbers only, writes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from _test_split import load, parser
+from _test_split import confident_misses, load, parser
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         sc = scores(confusion(p, y, threshold=t))
         print(f"  threshold {t:.1f}: F1 {sc['f1']:.4f}  Se {sc['sensitivity']:.4f}  Sp {sc['specificity']:.4f}")
     w = np.concatenate(widths)
-    missed = y & (p <= np.median(p[~y]))
+    missed = confident_misses(p, y)
     thin = (w[missed] <= 2).mean() if missed.any() else float("nan")
     print(f"confident misses: {missed.sum() / y.sum():.2%} of vessel pixels score below the median background "
           f"probability; {thin:.0%} of them on vessels <= 2 px wide (all vessel pixels: {(w[y] <= 2).mean():.0%})")

@@ -29,7 +29,7 @@ import sys
 from contextlib import contextmanager
 
 import numpy as np
-from _test_split import load, parser
+from _test_split import confident_misses, load, parser
 
 
 @contextmanager
@@ -80,13 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     from vesselseg.metrics.ranking import roc_auc
 
     greys = [predictor.preprocess(s.image, s.fov) for s in samples]
-    patch = (predictor.card.get("protocol") or {}).get("patch_size")
+    y = np.concatenate([s.label[s.fov] for s in samples])
+    patch = predictor.training_patch
 
     def score(name, **kw):
         probs = [predictor.predict_grey(g, **kw)[s.fov] for s, g in zip(samples, greys)]
-        p, y = np.concatenate(probs), np.concatenate([s.label[s.fov] for s in samples])
+        p = np.concatenate(probs)
         sc = scores(confusion(p, y, threshold=0.5))
-        missed = (y & (p <= np.median(p[~y]))).sum() / y.sum()
+        missed = confident_misses(p, y).sum() / y.sum()
         print(f"{name:<28} {roc_auc(p, y):>7.4f} {sc['f1']:>7.4f} {p[~y].mean():>8.3f} {missed:>8.2%}",
               flush=True)
 

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from vesselseg.engine.predictor import Predictor
 from vesselseg.errors import InputError
+from vesselseg.inference.windows import PAPER_STRIDE, PAPER_WINDOW, check_window
 from vesselseg.io.datasets import load_sample, load_split
 from vesselseg.io.images import ensure_output_dir, write_png
 from vesselseg.metrics import METRIC_NAMES, Evaluator
@@ -53,7 +54,7 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
              threshold: float = 0.5, tta: bool = False, out: str | Path | None = None,
              progress: bool = True, predictor: Predictor | None = None, save_maps: bool = True,
              scale: str | float = "none", roc_points: int = 0, context: str = "patch",
-             window: int = 64, stride: int = 16) -> dict:
+             window: int = PAPER_WINDOW, stride: int = PAPER_STRIDE) -> dict:
     """Score ``weights`` (or, with ``observer=2``, the second human observer) on a split.
 
     Metrics are over FOV pixels (``region="fov"``) or all pixels (``"image"``), against the first
@@ -77,10 +78,8 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
         raise InputError("observer must be 1 (the model vs observer 1) or 2 (observer 2 vs observer 1)")
     sliding_kw = {}
     if mode == "sliding" and observer == 1:
-        from vesselseg.inference.windows import check_window
-
         check_window(window, stride)
-        if scale != "none" and (window, stride) != (64, 16):
+        if scale != "none" and (window, stride) != (PAPER_WINDOW, PAPER_STRIDE):
             raise InputError("--window/--stride apply with --scale none only (the rescaling path "
                              "uses the paper's 64/16 windows)")
         sliding_kw = {"window": int(window), "stride": int(stride)}

@@ -74,6 +74,12 @@ class Predictor:
         stats = self.card.get("stats")
         self.stats = NormStats.from_dict(stats) if stats else None
 
+    @property
+    def training_patch(self) -> int | None:
+        """The side of the square patches the network trained on (None: not on the card)."""
+        patch = (self.card.get("protocol") or {}).get("patch_size")
+        return int(patch) if patch else None
+
     def padded_training_patch(self) -> tuple[int, int] | None:
         """``(patch, padded)`` when the network padded its square training patches internally (a
         patch side not a multiple of its ``size_multiple``: CE-Net's 32 against 48-px patches gives
@@ -83,11 +89,10 @@ class Predictor:
         columns past it are positions the network was never trained on; a sliding window of
         ``patch`` pixels repeats the training geometry exactly.
         """
-        patch = (self.card.get("protocol") or {}).get("patch_size")
-        multiple = int(getattr(self.model, "size_multiple", 1) or 1)
-        if not patch or int(patch) % multiple == 0:
+        patch, multiple = self.training_patch, int(getattr(self.model, "size_multiple", 1) or 1)
+        if patch is None or patch % multiple == 0:
             return None
-        return int(patch), -(-int(patch) // multiple) * multiple
+        return patch, -(-patch // multiple) * multiple
 
     def preprocess(self, rgb: np.ndarray, fov: np.ndarray | None = None) -> np.ndarray:
         return preprocess(rgb, self.stats, self.pcfg, fov=fov)

@@ -6,7 +6,7 @@
 
 from vesselseg.inference.predict import MODES, predict, probability_fn, to_tensor
 from vesselseg.inference.tta import FLIPS, flip_average
-from vesselseg.inference.windows import coverage, monai_overlap, window_starts
+from vesselseg.inference.windows import PAPER_STRIDE, PAPER_WINDOW, coverage, monai_overlap, window_starts
 
 __all__ = [
     "MODES",
@@ -18,4 +18,6 @@ __all__ = [
     "window_starts",
     "coverage",
     "monai_overlap",
+    "PAPER_WINDOW",
+    "PAPER_STRIDE",
 ]

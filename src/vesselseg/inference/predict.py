@@ -25,7 +25,7 @@ from torch import nn
 
 from vesselseg.errors import ConfigError, InputError
 from vesselseg.inference.tta import flip_average
-from vesselseg.inference.windows import check_window, monai_overlap
+from vesselseg.inference.windows import PAPER_STRIDE, PAPER_WINDOW, check_window, monai_overlap
 
 MODES = ("whole", "sliding")
 
@@ -61,8 +61,8 @@ def predict(
     model: nn.Module,
     image,
     mode: str = "whole",
-    window: int = 64,
-    stride: int = 16,
+    window: int = PAPER_WINDOW,
+    stride: int = PAPER_STRIDE,
     tta: bool = False,
     batch_size: int = 64,
     device: str | torch.device | None = None,

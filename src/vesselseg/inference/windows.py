@@ -15,6 +15,9 @@ import numpy as np
 
 from vesselseg.errors import ConfigError
 
+#: The paper's sliding-window protocol: 64 x 64 windows every 16 pixels.
+PAPER_WINDOW, PAPER_STRIDE = 64, 16
+
 
 def check_window(window: int, stride: int) -> None:
     """ConfigError unless ``0 < stride <= window`` (a larger stride would leave gaps)."""

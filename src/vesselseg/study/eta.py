@@ -72,6 +72,11 @@ def _has_gpu() -> bool:
     return Path("/dev/nvidia0").exists()
 
 
+def _segment_on_gpu(segment: dict) -> bool:
+    """Whether a record's training segment ran on a GPU (its ``trained_on`` names one)."""
+    return "gpu" in segment["trained_on"]
+
+
 def _on_gpu(row: dict, segments: list[dict] | None) -> bool:
     """Whether a log row's epoch ran on a GPU: its ``device`` column, else the run's record's
     ``training_segments`` (logs written before the column have none, and four runs began on a
@@ -81,7 +86,7 @@ def _on_gpu(row: dict, segments: list[dict] | None) -> bool:
     for seg in segments or ():
         first, last = seg["epochs"]
         if first <= int(row.get("epoch") or 0) <= last:
-            return "gpu" in seg["trained_on"]
+            return _segment_on_gpu(seg)
     return False
 
 
@@ -98,7 +103,7 @@ def _record_time_here(rec: dict) -> tuple[int, float]:
     segments, gpu = rec.get("training_segments"), _has_gpu()
     if not segments:
         return (0, 0.0) if gpu else (int(rec["config"]["train"]["epochs"]), float(rec["training_seconds"]))
-    here = [seg for seg in segments if ("gpu" in seg["trained_on"]) == gpu]
+    here = [seg for seg in segments if _segment_on_gpu(seg) == gpu]
     return (sum(b - a + 1 for a, b in (seg["epochs"] for seg in here)),
             sum(float(seg["seconds"]) for seg in here))
 

@@ -107,13 +107,25 @@ def train(config: str | Path | None = None, overrides: list[str] | tuple[str, ..
         # Evaluate the written weights on the CPU (a fresh model: no DDP/SyncBatchNorm wrappers, no GPU).
         predictor = Predictor(model=trainer.model, card=card) if trainer.device.type == "cpu" \
             else Predictor(weights)
-        res = evaluate(weights, cfg.dataset.name, cfg.dataset.data, mode=cfg.eval.mode, tta=cfg.eval.tta,
-                       threshold=cfg.eval.threshold, out=trainer.run_dir / "eval", progress=progress,
-                       predictor=predictor, save_maps=False)
-        card["test_metrics"] = {"setup": res["setup"], "pooled": res["pooled"], "mean": res["mean"],
-                                "std": res["std"], "seconds_per_image": res.get("seconds_per_image")}
+        if trainer.mixture is None:
+            targets, scale = [(cfg.dataset.name, trainer.run_dir / "eval")], "none"
+        else:  # each source's test split, through the resolution policy the model was trained for
+            targets = [(name, trainer.run_dir / "eval" / name) for name in trainer.mixture.sources]
+            scale = "auto"
+        lines = []
+        for name, folder in targets:
+            res = evaluate(weights, name, cfg.dataset.data, mode=cfg.eval.mode, tta=cfg.eval.tta,
+                           threshold=cfg.eval.threshold, out=folder, progress=progress,
+                           predictor=predictor, save_maps=False, scale=scale)
+            metrics = {"setup": res["setup"], "pooled": res["pooled"], "mean": res["mean"],
+                       "std": res["std"], "seconds_per_image": res.get("seconds_per_image")}
+            if trainer.mixture is None:
+                card["test_metrics"] = metrics
+            else:
+                card.setdefault("test_metrics", {})[name] = metrics
+            lines.append(summary_line(res) if trainer.mixture is None else f"{name}: {summary_line(res)}")
         write_card(card, weights.with_suffix(".json"))
-        out["metrics"] = summary_line(res)
+        out["metrics"] = "; ".join(lines)
     return out
 
 

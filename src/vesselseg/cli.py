@@ -107,8 +107,8 @@ def train_cmd(config, overrides, out_dir, resume_dir, seed, threads, progress):
 
 @cli.command("evaluate")
 @click.option("--weights", default="drive", show_default=True,
-              help="Shipped weights name (drive, stare, chase) or a .safetensors file / run folder.")
-@click.option("--dataset", type=click.Choice(["drive", "stare", "chase", "folder"]), default="drive",
+              help="Shipped weights name (general, drive, stare, chase) or a .safetensors file / run folder.")
+@click.option("--dataset", type=click.Choice(["drive", "stare", "chase", "avrdb", "folder"]), default="drive",
               show_default=True, help="Dataset to evaluate on (its test split).")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help=DATA_HELP + " For --dataset folder: the folder itself.")
@@ -135,10 +135,13 @@ def train_cmd(config, overrides, out_dir, resume_dir, seed, threads, progress):
                    "input as in training (the literal modules; worse on whole images).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Folder for metrics.json, metrics.md, roc.png and the maps (default: eval/<dataset>_<mode>).")
+@click.option("--maps", type=click.Path(path_type=Path), default=None,
+              help="Score probability maps already written in this folder (<name>_prob.png or <name>.png per "
+                   "test image, 8- or 16-bit) instead of running --weights.")
 @click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def evaluate_cmd(weights, dataset, data, split, mode, window, stride, region, observer, threshold, tta, scale,
-                 context, out_dir, threads, progress):
+                 context, maps, out_dir, threads, progress):
     """Score weights on a test split: AUC, PR-AUC, F1, accuracy, sensitivity, specificity, IoU, MCC.
 
     Ground truth is the first observer; numbers are pooled over all test pixels and given per
@@ -154,7 +157,7 @@ def evaluate_cmd(weights, dataset, data, split, mode, window, stride, region, ob
         out_dir = Path("eval") / (f"{dataset}_observer2" if observer == 2 else f"{dataset}_{mode}")
     result = evaluate(weights, dataset, data, split=split, mode=mode, region=region, observer=observer,
                       threshold=threshold, tta=tta, out=out_dir, progress=progress, scale=scale,
-                      context=context, window=window, stride=stride)
+                      context=context, window=window, stride=stride, maps=maps)
     click.echo((out_dir / "metrics.md").read_text())
     if "seconds_per_image" in result:
         click.echo(f"{result['seconds_per_image']:.3f} s per image ({mode})")
@@ -203,7 +206,7 @@ def segment_cmd(paths, out_dir, weights, mode, threshold, tta, fov, scale, stand
     """Segment the vessels in fundus photographs (files, folders or glob patterns).
 
     With no PATHS, the embedded sample photograph is segmented. Writes, per image,
-    <stem>_vessels.png (0/255 mask), <stem>_prob.png (8-bit probability) and <stem>_overlay.png
+    <stem>_vessels.png (0/255 mask), <stem>_prob.png (16-bit probability, p x 65535) and <stem>_overlay.png
     (vessels drawn over the photograph), and prints one summary line. Images that fail are
     reported at the end; the exit status is then 1.
     """

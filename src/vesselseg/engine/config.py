@@ -21,8 +21,13 @@ from vesselseg.errors import ConfigError
 
 @dataclass
 class DatasetSection:
-    name: str = "drive"  # drive | stare | chase | folder
+    name: str = "drive"  # drive | stare | chase | avrdb | folder | mixture
     data: str | None = None  # root (named datasets) or the folder (folder dataset); None: default root
+    # mixture only: the training splits to combine, each a name or {name: ..., weight: ...} (a
+    # source's share of every epoch's patches, relative; default 1 each), and the FOV diameter
+    # (pixels) every training image is resampled to -- the model's one vessel-width scale.
+    sources: list = field(default_factory=list)
+    fov_diameter: float = 540.0
 
 
 @dataclass
@@ -47,6 +52,12 @@ class PatchSection:
     per_image: int = 1000
     augment: bool = True
     centres_in_fov: bool = False
+    # mixture only: copies of each training image (the first clean, at the base scale); each other
+    # copy is resampled by a log-uniform factor in [1/(1+scale_jitter), 1+scale_jitter] and, with
+    # camera_augment, degraded as by another camera (vesselseg.patches.camera).
+    variants: int = 1
+    scale_jitter: float = 0.0
+    camera_augment: bool = False
 
 
 @dataclass
@@ -222,6 +233,12 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     cfg = config_from_dict(data)
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1 or cfg.patches.per_image < 1:
         raise ConfigError("train.epochs, train.batch_size and patches.per_image must be >= 1")
+    if cfg.dataset.name == "mixture":
+        from vesselseg.engine.mixture import check_mixture
+
+        check_mixture(cfg)
+    elif cfg.dataset.sources:
+        raise ConfigError("dataset.sources applies to dataset.name: mixture only")
     if cfg.eval.mode not in ("whole", "sliding"):
         raise ConfigError(f"eval.mode: expected 'whole' or 'sliding', got {cfg.eval.mode!r}")
     return cfg

@@ -13,7 +13,7 @@ from vesselseg.engine.predictor import Predictor
 from vesselseg.errors import InputError
 from vesselseg.inference.windows import PAPER_STRIDE, PAPER_WINDOW, check_window
 from vesselseg.io.datasets import load_sample, load_split
-from vesselseg.io.images import ensure_output_dir, write_png
+from vesselseg.io.images import ensure_output_dir, read_probability, write_png, write_probability
 from vesselseg.metrics import METRIC_NAMES, Evaluator
 
 REPORT_ORDER = ("auc", "pr_auc", "f1", "accuracy", "sensitivity", "specificity", "precision", "iou", "mcc")
@@ -54,7 +54,7 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
              threshold: float = 0.5, tta: bool = False, out: str | Path | None = None,
              progress: bool = True, predictor: Predictor | None = None, save_maps: bool = True,
              scale: str | float = "none", roc_points: int = 0, context: str = "patch",
-             window: int = PAPER_WINDOW, stride: int = PAPER_STRIDE) -> dict:
+             window: int = PAPER_WINDOW, stride: int = PAPER_STRIDE, maps: str | Path | None = None) -> dict:
     """Score ``weights`` (or, with ``observer=2``, the second human observer) on a split.
 
     Metrics are over FOV pixels (``region="fov"``) or all pixels (``"image"``), against the first
@@ -71,6 +71,10 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
     when no ``predictor`` is given; a given one keeps its own. ``window`` / ``stride``: the
     sliding windows (the paper's 64 / 16); a window larger than a patch the network padded in
     training adds a line to ``"warnings"`` (see :meth:`Predictor.padded_training_patch`).
+
+    ``maps``: a folder of probability maps already written (by ``segment``, ``evaluate`` or
+    another tool), ``<name>_prob.png`` or ``<name>.png`` per test image, 8- or 16-bit: they are
+    scored instead of running a model.
     """
     if region not in ("fov", "image"):
         raise InputError(f"region must be 'fov' or 'image', not {region!r}")
@@ -84,10 +88,16 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
                              "uses the paper's 64/16 windows)")
         sliding_kw = {"window": int(window), "stride": int(stride)}
     samples = load_split(dataset, split, data)
-    if observer == 1 and predictor is None:
+    if maps is not None:
+        maps = Path(maps)
+        if not maps.is_dir():
+            raise InputError(f"{maps}: no such folder of probability maps")
+        if observer != 1:
+            raise InputError("--maps scores written maps against the first observer; drop --observer 2")
+    if observer == 1 and predictor is None and maps is None:
         predictor = Predictor(weights, context=context)
     run = None
-    if observer == 1 and scale != "none":
+    if observer == 1 and scale != "none" and maps is None:
         from vesselseg.segmentation import Segmenter
 
         segmenter = Segmenter(predictor=predictor, mode=mode, tta=tta, threshold=threshold, scale=scale)
@@ -100,7 +110,11 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
         fov = ls.fov if region == "fov" else None
         if ls.label is None:
             raise InputError(f"{s.image}: no ground truth to evaluate against")
-        if observer == 2:
+        if maps is not None:
+            prob = read_probability(_map_file(maps, ls.name), ls.label.shape)
+            if ls.label2 is not None:
+                human.add(ls.label2.astype(np.float32), ls.label, fov)
+        elif observer == 2:
             if ls.label2 is None:
                 raise InputError(f"{dataset}/{split} has no second observer")
             prob = ls.label2.astype(np.float32)
@@ -112,17 +126,18 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
                 human.add(ls.label2.astype(np.float32), ls.label, fov)
         ev.add(prob, ls.label, fov)
         if out_dir is not None and save_maps:
-            write_png(out_dir / f"{ls.name}_prob.png", prob)
+            write_probability(out_dir / f"{ls.name}_prob.png", prob)
             write_png(out_dir / f"{ls.name}_pred.png", prob >= threshold)
     result = ev.result()
     result["names"] = [s.name for s in samples]
-    result["setup"] = {"weights": str(weights) if observer == 1 else "second observer", "dataset": dataset,
+    source = f"maps in {maps}" if maps is not None else (str(weights) if observer == 1 else "second observer")
+    result["setup"] = {"weights": source, "dataset": dataset,
                        "split": split, "mode": mode, "tta": tta, "region": region, "observer": observer,
                        "ground_truth": "first observer", "threshold": threshold,
-                       "scale": scale if observer == 1 else "none"}
-    if observer == 1 and predictor.context is not None:
+                       "scale": scale if (observer == 1 and maps is None) else "none"}
+    if observer == 1 and predictor is not None and predictor.context is not None:
         result["setup"]["pooling_context"] = predictor.context
-    if sliding_kw:
+    if sliding_kw and predictor is not None:
         result["setup"].update(sliding_kw)
         padded = predictor.padded_training_patch()
         if padded and window > padded[0]:
@@ -150,9 +165,17 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
                    "not a ranking, and are not comparable with a model's.\n")
         md += "".join(f"\nwarning: {w}\n" for w in result.get("warnings", []))
         (out_dir / "metrics.md").write_text(md)
-        label = "second observer" if observer == 2 else (predictor.card.get("name") or Path(str(weights)).stem)
+        label = ("second observer" if observer == 2 else maps.name if maps is not None
+                 else (predictor.card.get("name") or Path(str(weights)).stem))
         _roc_png(ev.pool, out_dir / "roc.png", label)
     return result
+
+
+def _map_file(folder: Path, name: str) -> Path:
+    for candidate in (f"{name}_prob.png", f"{name}.png", f"{name}_prob.tif", f"{name}.tif"):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    raise InputError(f"{folder}: no probability map for test image {name} ({name}_prob.png or {name}.png)")
 
 
 def summary_line(result: dict) -> str:

@@ -104,14 +104,24 @@ class Trainer:
         self.device = torch.device(f"cuda:{self.dist.local_rank}" if torch.cuda.is_available() else "cpu")
 
         self.pcfg = preprocess_config(cfg)
-        train_raw = load_raw(cfg, "train")
-        self.stats = fit_training_stats(train_raw, self.pcfg) if self.pcfg.standardise == "dataset" else None
-        train = prepare(train_raw, self.pcfg, self.stats)
-        self.resolution = training_resolution(train.fovs)
         p = cfg.patches
-        self.dataset = PatchDataset(train.images, train.labels, train.fovs, patch_size=p.size,
-                                    patches_per_image=p.per_image, augment=p.augment,
-                                    centres_in_fov=p.centres_in_fov, seed=cfg.train.seed)
+        self.mixture = None
+        if cfg.dataset.name == "mixture":
+            from vesselseg.engine.mixture import prepare_mixture
+
+            self.mixture = prepare_mixture(cfg, self.pcfg, log=tqdm.write if self.dist.is_main else lambda _: None)
+            self.stats = None
+            images, labels, fovs, per_image = (self.mixture.images, self.mixture.labels, self.mixture.fovs,
+                                               self.mixture.counts)
+            self.resolution = dict(training_resolution(fovs), fov_diameter_px=float(cfg.dataset.fov_diameter))
+        else:
+            train_raw = load_raw(cfg, "train")
+            self.stats = fit_training_stats(train_raw, self.pcfg) if self.pcfg.standardise == "dataset" else None
+            train = prepare(train_raw, self.pcfg, self.stats)
+            images, labels, fovs, per_image = train.images, train.labels, train.fovs, p.per_image
+            self.resolution = training_resolution(train.fovs)
+        self.dataset = PatchDataset(images, labels, fovs, patch_size=p.size, patches_per_image=per_image,
+                                    augment=p.augment, centres_in_fov=p.centres_in_fov, seed=cfg.train.seed)
         self.loader = DataLoader(self.dataset, batch_size=cfg.train.batch_size, shuffle=False,
                                  collate_fn=PatchDataset.collate, num_workers=0)
         self.model = build_model(cfg).to(self.device)
@@ -229,7 +239,11 @@ class Trainer:
             "preprocess": self.pcfg.to_dict(),
             "stats": self.stats.to_dict() if self.stats else None,
             "resolution": self.resolution,
-            "dataset": {"name": cfg.dataset.name, "train_images": len(self.dataset.sizes)},
+            "dataset": ({"name": cfg.dataset.name, "train_images": len(self.dataset.sizes)} if self.mixture is None
+                        else {"name": "mixture", "sources": self.mixture.sources,
+                              "train_images": sum(s["images"] for s in self.mixture.sources.values()),
+                              "variants": cfg.patches.variants, "scale_jitter": cfg.patches.scale_jitter,
+                              "camera_augment": cfg.patches.camera_augment}),
             "protocol": {"patch_size": cfg.patches.size, "patches_per_image": cfg.patches.per_image,
                          "augment": cfg.patches.augment, "epochs": self.epoch, "batch_size": cfg.train.batch_size,
                          "optimiser": f"Adam lr={cfg.optim.lr} cosine to {cfg.optim.min_lr}",

@@ -2,7 +2,8 @@
 
 A dataset is a function ``(root, split) -> list[Sample]`` registered under a name. Splits are the
 paper's: DRIVE official 20/20; STARE first 10 / last 10 in file-name order; CHASE_DB1 first 20 /
-last 8 in file-name order. ``label`` is the first observer; ``label2`` the second where shipped.
+last 8 in file-name order. AVRDB (another camera, artery/vein labels only): first 70 / last 30 in
+file-name order, vessel = any labelled colour. ``label`` is the first observer; ``label2`` the second where shipped.
 ``fov`` is ``None`` where the dataset ships no FOV mask; :func:`load_sample` then derives one
 (:func:`vesselseg.io.fov.derive_fov`).
 """
@@ -23,7 +24,7 @@ from vesselseg.settings import data_root
 SPLITS = ("train", "test")
 # Training images per split of the built-in datasets (the paper's splits): what a patch epoch
 # samples from, so also what a training run's length follows from.
-TRAIN_IMAGES = {"drive": 20, "stare": 10, "chase": 20}
+TRAIN_IMAGES = {"drive": 20, "stare": 10, "chase": 20, "avrdb": 70}
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Sample:
     label: Path | None
     fov: Path | None = None
     label2: Path | None = None
+    label_format: str = "mask"  # mask: binary image | av: artery/vein colours (vessel = any class)
 
 
 @dataclass
@@ -52,7 +54,7 @@ class LoadedSample:
 DatasetFn = Callable[[Path, str], list[Sample]]
 DATASETS: dict[str, DatasetFn] = {}
 #: Folder name of each dataset under the data root.
-FOLDERS = {"drive": "DRIVE", "stare": "STARE", "chase": "CHASEDB1"}
+FOLDERS = {"drive": "DRIVE", "stare": "STARE", "chase": "CHASEDB1", "avrdb": "AVRDB"}
 
 
 def register_dataset(name: str) -> Callable[[DatasetFn], DatasetFn]:
@@ -141,6 +143,23 @@ def chase(root: Path, split: str) -> list[Sample]:
     ]
 
 
+@register_dataset("avrdb")
+def avrdb(root: Path, split: str) -> list[Sample]:
+    """AVRDB: 100 photographs (1504x1000) with artery/vein labels as lossy JPEG; first 70 train,
+    last 30 test (file-name order); no FOV masks, no second observer.
+
+    Its vessels are drawn with a broad brush (wider than in the photograph, the finest capillaries
+    absent): a vessel label for training and a second camera to test on, coarse as calibre truth.
+    """
+    _check_split(split)
+    # One file is named .JPG: match the suffix case-insensitively, or the split would shift.
+    images = sorted(p for p in _listing(root / "images", "IM*") if p.suffix.lower() == ".jpg")
+    n = TRAIN_IMAGES["avrdb"]
+    chosen = images[:n] if split == "train" else images[n:]
+    return [Sample(name=img.stem, image=img, label=_require(root / "av-labels" / f"{img.stem}--av.jpg"),
+                   label_format="av") for img in chosen]
+
+
 def folder_samples(root: Path, split: str | None = None) -> list[Sample]:
     """A user's folder: ``images/`` + ``masks/`` (+ optional ``fov/``), matched by file stem.
 
@@ -210,11 +229,23 @@ def load_split(name: str, split: str, data: str | Path | None = None) -> list[Sa
     return fn(dataset_dir(name, data), split)
 
 
+def _read_label(path: Path, shape: tuple[int, int], label_format: str) -> np.ndarray:
+    if label_format == "av":
+        from vesselseg.io.av import read_av_label, vessel_from_av
+
+        vessels = vessel_from_av(read_av_label(path))
+        if vessels.shape != tuple(shape):
+            raise InputError(f"{path}: label is {vessels.shape[1]}x{vessels.shape[0]} but its image is "
+                             f"{shape[1]}x{shape[0]}")
+        return vessels
+    return read_mask(path, shape)
+
+
 def load_sample(sample: Sample, observer2: bool = True) -> LoadedSample:
     """Read a sample's files, checking that every mask matches the image's size."""
     image = read_image(sample.image)
     shape = image.shape[:2]
-    label = read_mask(sample.label, shape) if sample.label else None
+    label = _read_label(sample.label, shape, sample.label_format) if sample.label else None
     label2 = read_mask(sample.label2, shape) if (observer2 and sample.label2) else None
     if sample.fov is not None:
         fov, derived = read_mask(sample.fov, shape), False

@@ -33,24 +33,29 @@ def stack_images(arrays: list[np.ndarray], fill: float = 0.0) -> tuple[torch.Ten
     return out, sizes
 
 
-def sample_coords(sizes: torch.Tensor, per_image: int, size: int, generator: torch.Generator,
+def sample_coords(sizes: torch.Tensor, per_image, size: int, generator: torch.Generator,
                   fovs: torch.Tensor | None = None) -> torch.Tensor:
     """Top-left corners of ``per_image`` random ``size x size`` patches in each image.
 
     Args:
         sizes: ``(N, 2)`` image heights and widths; every patch lies fully inside its image.
+        per_image: patches per image: one number for all, or a sequence of ``N`` counts.
         fovs: optional ``(N, 1, H, W)`` bool; if given, patch *centres* are drawn from FOV pixels.
 
     Returns:
-        ``(N * per_image, 3)`` long: ``(image index, y0, x0)``, image-major order.
+        ``(sum of counts, 3)`` long: ``(image index, y0, x0)``, image-major order.
     """
     n = sizes.shape[0]
+    counts = [int(per_image)] * n if isinstance(per_image, int) else [int(c) for c in per_image]
+    if len(counts) != n:
+        raise ValueError(f"{len(counts)} patch counts for {n} images")
     if (sizes < size).any():
         raise ValueError(f"every training image must be at least {size}x{size} pixels")
     rows = []
     half = size // 2
     for i in range(n):
         h, w = int(sizes[i, 0]), int(sizes[i, 1])
+        per_image = counts[i]
         if fovs is None:
             y = torch.randint(0, h - size + 1, (per_image,), generator=generator)
             x = torch.randint(0, w - size + 1, (per_image,), generator=generator)
@@ -103,10 +108,11 @@ class PatchDataset(Dataset):
 
     Args:
         images: preprocessed grey training images, each ``(H, W)`` float32.
-        labels: vessel masks, each ``(H, W)`` bool.
+        labels: vessel masks, each ``(H, W)`` bool, or soft targets in ``[0, 1]`` (float).
         fovs: FOV masks (used only if ``centres_in_fov``).
         patch_size: side of the square patches (48 in the paper).
-        patches_per_image: patches drawn per image per epoch (1000 in the paper).
+        patches_per_image: patches drawn per image per epoch (1000 in the paper), or one count
+            per image.
         augment: apply a random flip/rotation (one of the 8 dihedral transforms) per patch.
         seed: base seed; epoch ``e`` uses ``seed * 100003 + e``.
     """
@@ -121,7 +127,7 @@ class PatchDataset(Dataset):
         self.stack = torch.cat([images, labels], dim=1)
         self.fovs = stack_images(list(fovs))[0] if (fovs is not None and centres_in_fov) else None
         self.patch_size = patch_size
-        self.per_image = patches_per_image
+        self.per_image = patches_per_image if isinstance(patches_per_image, int) else list(patches_per_image)
         self.augment = augment
         self.seed = seed
         self.set_epoch(0)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vesselseg.io.images import to_uint8, write_png
+from vesselseg.io.images import to_uint8, write_png, write_probability
 
 SUFFIXES = ("vessels", "prob", "overlay")
 #: Vessel colour in overlays: green is the channel a fundus photograph has least of.
@@ -38,6 +38,6 @@ def overlay(rgb: np.ndarray, vessels: np.ndarray, colour=OVERLAY_COLOUR, alpha: 
 def write_outputs(paths: dict[str, Path], rgb: np.ndarray, prob: np.ndarray, vessels: np.ndarray,
                   fov: np.ndarray | None = None) -> None:
     """Write the three PNGs (each atomically: a crash never leaves a half-written file)."""
-    write_png(paths["prob"], prob)
+    write_probability(paths["prob"], prob)
     write_png(paths["vessels"], vessels)
     write_png(paths["overlay"], overlay(rgb, vessels, fov=fov))

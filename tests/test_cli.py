@@ -1,6 +1,7 @@
 """The command line as a user meets it: help, the main command, and one-line errors."""
 
-from conftest import assert_clean_error, run_cli
+import pytest
+from conftest import DATA, assert_clean_error, run_cli
 
 
 def test_help_lists_commands():
@@ -48,3 +49,14 @@ def test_output_path_is_a_file(tmp_path):
     f.write_text("keep me")
     assert_clean_error(run_cli("preprocess", "--out", f), "not a folder")
     assert f.read_text() == "keep me"
+
+
+@pytest.mark.skipif(not (DATA / "STARE").is_dir(), reason="STARE not found")
+def test_datasets_lists_the_sets_present_and_names_the_absent(tmp_path):
+    """A root holding only some sets (say STARE alone) is checked, the others named as skipped."""
+    (tmp_path / "STARE").symlink_to(DATA / "STARE")
+    proc = run_cli("datasets", "--data", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "stare  train images=10" in proc.stdout and "stare  test  images=10" in proc.stdout
+    for name in ("drive", "chase", "avrdb"):
+        assert f"{name:6s} not found under" in proc.stdout

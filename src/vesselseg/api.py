@@ -46,11 +46,17 @@ def preprocess_stages(image: str | Path | None, out_dir: str | Path, standardise
 
 def dataset_summary(data: str | Path | None = None, check_fov: bool = False) -> list[str]:
     """One line per dataset split: counts, size, vessel fraction inside the FOV, FOV fraction."""
-    from vesselseg.io.datasets import FOLDERS, load_sample, load_split
+    from vesselseg.errors import InputError
+    from vesselseg.io.datasets import FOLDERS, dataset_dir, load_sample, load_split
     from vesselseg.io.fov import derive_fov
 
-    lines = []
-    for name in FOLDERS:
+    present = [name for name in FOLDERS if dataset_dir(name, data).is_dir()]
+    if not present:
+        raise InputError(f"{dataset_dir('drive', data).parent}: dataset folder not found (none of "
+                         f"{', '.join(FOLDERS.values())}; set VESSELSEG_DATA or --data)")
+    lines = [f"{name:6s} not found under {dataset_dir(name, data).parent} (skipped)"
+             for name in FOLDERS if name not in present]
+    for name in present:
         for split in ("train", "test"):
             samples = [load_sample(s) for s in load_split(name, split, data)]
             vf = np.mean([(s.label & s.fov).sum() / s.fov.sum() for s in samples])

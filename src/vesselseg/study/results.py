@@ -74,9 +74,12 @@ def read_record(path: Path) -> dict:
 
 
 def load_records(results_dir: Path) -> list[dict]:
-    """Every record under ``results_dir`` (recursively), each with ``_path`` set."""
+    """Every study record in ``results_dir`` and its ``cross/`` folder, each with ``_path`` set.
+
+    Other folders (``cross_camera/``: the general model's benchmark) hold records of other tools."""
     records = []
-    for path in sorted(Path(results_dir).rglob("*.json")):
+    results_dir = Path(results_dir)
+    for path in sorted([*results_dir.glob("*.json"), *(results_dir / "cross").glob("*.json")]):
         rec = read_record(path)
         rec["_path"] = str(path)
         records.append(rec)

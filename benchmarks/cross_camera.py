@@ -159,7 +159,7 @@ def report(args) -> int:
                                             r["protocol"].get("ruler", 1.0)))
         for r in order:
             kind = ("leave-one-out (unseen)" if not r["seen"] and len(r["sources"]) > 1 else
-                    "general (seen)" if len(r["sources"]) > 1 else
+                    f"trained on {'+'.join(r['sources'])} (seen)" if len(r["sources"]) > 1 else
                     "dedicated, own test split" if r["seen"] else f"dedicated ({r['sources'][0]}), other camera")
             ruler = r["protocol"].get("ruler", 1.0)
             lines.append(_row(f"{r['model_name']} — {kind}" + (f", scale x{ruler:g}" if ruler != 1.0 else ""), r))

@@ -29,9 +29,7 @@ from vesselseg.io.fov import fov_bbox, fov_diameter
 from vesselseg.patches.camera import camera_augment
 from vesselseg.preprocess import PreprocessConfig, preprocess
 from vesselseg.segmentation.resolution import choose_scale, resize_image, resize_mask, scaled_size
-
-#: Context kept around the FOV when cropping (the segmenter's own margin: the network sees the rim).
-CROP_MARGIN = 16
+from vesselseg.segmentation.segmenter import CROP_MARGIN  # crop as inference does
 
 
 @dataclass
@@ -48,7 +46,7 @@ class MixtureData:
     labels: list = field(default_factory=list)  # soft vessel fraction (H, W) float32
     fovs: list = field(default_factory=list)  # (H, W) bool
     counts: list = field(default_factory=list)  # patches per epoch, one per plane
-    sources: dict = field(default_factory=dict)  # source -> {"images", "share", "fov_diameters"}
+    sources: dict = field(default_factory=dict)  # source -> {"images", "patches_per_epoch", "fov_diameter_px"}
 
 
 def parse_sources(raw: list) -> list[MixtureSource]:

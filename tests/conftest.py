@@ -40,6 +40,41 @@ def assert_clean_error(proc, *fragments):
         assert f in err, f"{f!r} not in {err!r}"
 
 
+# The bad-input catalogue: (case, exit status, first stderr line), filled by tests/test_bad_input*.py
+# through ``record_case`` and printed at the end of the session (``pytest tests/test_bad_input*.py -s``).
+CATALOGUE: list[tuple[str, int, str]] = []
+
+
+def record_case(case: str, proc=None, *, rc: int | None = None, message: str | None = None) -> None:
+    """Add one line to the catalogue: from a finished CLI process, or an explicit rc/message."""
+    if proc is not None:
+        rc = proc.returncode if rc is None else rc
+        if message is None:
+            message = (proc.stderr.strip().splitlines() or [""])[0]
+    CATALOGUE.append((case, rc if rc is not None else 0, (message or "").replace("|", "\\|")[:150]))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if CATALOGUE:
+        print(f"\n\nbad-input catalogue: {len(CATALOGUE)} cases\n| case | exit | message |\n|---|---|---|")
+        for case, rc, msg in CATALOGUE:
+            print(f"| {case} | {rc} | {msg} |")
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """An untrained 8-channel CaFFNet saved with a model card: fast weights for CLI tests."""
+    from vesselseg.engine.weights import save_weights
+    from vesselseg.models import create
+
+    torch.manual_seed(0)
+    model = create("caffnet", base_channels=8).eval()
+    card = {"name": "tiny", "model": {"name": "caffnet", "options": {"base_channels": 8}},
+            "preprocess": {"standardise": "image"}, "stats": None,
+            "resolution": {"fov_diameter_px": 140.0}, "protocol": {"patch_size": 32}}
+    return save_weights(model, card, tmp_path_factory.mktemp("w") / "tiny.safetensors")
+
+
 @pytest.fixture
 def rgb_image():
     """A synthetic 'fundus' photograph: bright disc on black with dark lines, float RGB."""

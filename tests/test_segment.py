@@ -40,16 +40,6 @@ def fundus(h=160, w=200, radius=70, seed=0, dtype=np.uint8):
     return img
 
 
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    torch.manual_seed(0)
-    model = create("caffnet", base_channels=8).eval()
-    card = {"name": "tiny", "model": {"name": "caffnet", "options": {"base_channels": 8}},
-            "preprocess": {"standardise": "image"}, "stats": None,
-            "resolution": {"fov_diameter_px": 140.0}, "protocol": {"patch_size": 32}}
-    return save_weights(model, card, tmp_path_factory.mktemp("w") / "tiny.safetensors")
-
-
 # --- resolution policy -------------------------------------------------------------------------
 
 def test_fov_diameter_uses_the_unclipped_side():

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vesselseg.errors import InputError, VesselsegError
+
 
 def _load_rgb(image: str | Path | None) -> tuple[np.ndarray, str]:
     from vesselseg.io.images import read_image
@@ -182,6 +184,29 @@ def segment(image, weights: str | Path = "drive", *, mode: str = "whole", tta: b
     return _segmenter(weights, backend, mode=mode, tta=tta, scale=scale).run(image, fov=fov).prob
 
 
+def _check_numbers(threshold: float | None = None, pixel_size_um: float | None = None,
+                   disc: tuple[float, float, float] | None = None, min_segment: float | None = None):
+    """InputError for a NaN, infinite or out-of-range number given to the API or an option.
+
+    Returns the cleaned ``(threshold, pixel_size_um, disc, min_segment)``."""
+    from vesselseg.validation import finite_number
+
+    if threshold is not None:
+        threshold = finite_number(threshold, "threshold", 0, 1, error=InputError)
+    if pixel_size_um is not None:
+        pixel_size_um = finite_number(pixel_size_um, "pixel size (µm)", 0, lo_open=True, error=InputError)
+    if disc is not None:
+        try:
+            x, y, r = disc
+        except (TypeError, ValueError):
+            raise InputError(f"disc: expected (x, y, radius), got {disc!r}") from None
+        disc = (finite_number(x, "disc x", error=InputError), finite_number(y, "disc y", error=InputError),
+                finite_number(r, "disc radius", 0, lo_open=True, error=InputError))
+    if min_segment is not None:
+        min_segment = finite_number(min_segment, "minimum segment length", 0, error=InputError)
+    return threshold, pixel_size_um, disc, min_segment
+
+
 def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", weights: str | Path = "drive",
                   *, mode: str = "whole", threshold: float = 0.5, tta: bool = False, fov: str = "auto",
                   scale: str | float = "auto", backend: str = "torch", standardise: str = "card",
@@ -198,12 +223,19 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
     from vesselseg.sample import SAMPLE_NAME, sample_image
     from vesselseg.segmentation import ArraySource, BatchReport, Segmenter, collect_inputs, segment_files
     from vesselseg.segmentation.batch import check_stems, parse_shard, take_shard
+    from vesselseg.io.images import max_pixels
     from vesselseg.segmentation.segmenter import DEFAULT_TILE
+    from vesselseg.settings import check_workers
 
+    threshold, pixel_size_um, _, _ = _check_numbers(threshold, pixel_size_um)
+    check_workers(workers)
+    max_pixels()  # a bad $VESSELSEG_MAX_PIXELS stops here, not once per image
     if fov not in ("auto", "none"):
         fov_path = Path(fov)
         if fov_path.is_dir():
             raise InputError(f"{fov}: is a folder; --fov takes one mask image file (or auto / none)")
+        if fov_path.exists() and not fov_path.is_file():
+            raise InputError(f"{fov}: not a regular file (a pipe, socket or device); --fov takes a mask image file")
         if not fov_path.is_file():
             raise InputError(f"{fov}: no such FOV mask file")
     if paths:
@@ -220,29 +252,45 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
     if not files:
         if len(problems) == 1:
             raise InputError(problems[0][1])
-        raise InputError("no images to segment:\n  " + "\n  ".join(m for _, m in problems))
+        raise InputError("no images to segment: " + "; ".join(m for _, m in problems))
     if fov not in ("auto", "none") and len(files) > 1:
         raise InputError("--fov PATH applies to one image; give one image or use --fov auto")
     ensure_output_dir(out_dir)  # fail before loading the model
     seg = Segmenter(weights, mode=mode, threshold=threshold, tta=tta, scale=scale, backend=backend,
                     standardise=standardise, tile=tile or DEFAULT_TILE)
-    measurer = _SegmentMeasurer(Path(out_dir), fov, pixel_size_um) if measure else None
+    measurer = _SegmentMeasurer(Path(out_dir), fov, pixel_size_um, overwrite, on_result) if measure else None
     report = segment_files(files, out_dir, seg, fov=fov, overwrite=overwrite, on_result=on_result,
                            progress=progress, on_done=measurer, workers=workers)
     report.failed[:0] = problems
-    if measurer is not None and measurer.rows:
+    if measurer is not None:
         measurer.write()
-        on_result(f"measurements: {measurer.table}")
     return report
 
 
 class _SegmentMeasurer:
-    """``segment --measure``: measure each mask as it is made (or re-read a skipped image's mask)."""
+    """``segment --measure``: measure each mask as it is made (or re-read a skipped image's mask).
 
-    def __init__(self, out_dir: Path, fov, pixel_size_um):
+    Without ``overwrite``, an existing ``measurements.csv``/``.json`` is extended, never
+    rewritten: its rows are kept verbatim (edits included) and only images it lacks are measured
+    and appended; an existing ``<stem>_widths.png`` is kept.
+    """
+
+    def __init__(self, out_dir: Path, fov, pixel_size_um, overwrite: bool = False, on_result=print):
         self.out_dir, self.fov, self.pixel_size_um = out_dir, fov, pixel_size_um
+        self.overwrite, self.on_result = overwrite, on_result
         self.rows, self.results = [], []
         self.table = out_dir / "measurements.csv"
+        self.old_rows: list[dict] = []
+        if self.table.is_file() and not overwrite:
+            import csv
+
+            try:
+                with open(self.table, newline="") as fh:
+                    self.old_rows = list(csv.DictReader(fh))
+            except (OSError, UnicodeDecodeError, csv.Error) as exc:
+                raise InputError(f"{self.table}: exists but cannot be read ({exc}); "
+                                 "move it away or pass --overwrite") from None
+        self.old_names = {r.get("image") for r in self.old_rows}
 
     def __call__(self, source, rgb, result) -> None:
         from vesselseg.io.fov import derive_fov
@@ -250,6 +298,8 @@ class _SegmentMeasurer:
         from vesselseg.measure import measure_mask, width_image
 
         stem = source.stem
+        if stem in self.old_names:
+            return  # already in the table that is kept
         if result is None:  # skipped: its mask exists; the FOV is re-derived from the photograph
             vessels = read_mask(self.out_dir / f"{stem}_vessels.png")
             rgb = read_image(source) if isinstance(source, Path) else source.loader()
@@ -257,18 +307,43 @@ class _SegmentMeasurer:
                    None if self.fov == "none" else read_mask(self.fov, vessels.shape))
         else:
             vessels, fov = result.vessels, result.fov
-        m = measure_mask(vessels, fov, self.pixel_size_um, name=stem,
-                         fov_source={"auto": "derived", "none": "frame"}.get(self.fov, "given"))
-        write_png(self.out_dir / f"{stem}_widths.png", width_image(m, vessels))
+        try:
+            m = measure_mask(vessels, fov, self.pixel_size_um, name=stem,
+                             fov_source={"auto": "derived", "none": "frame"}.get(self.fov, "given"))
+        except VesselsegError:
+            raise
+        except Exception as exc:  # one image's failed measurement must not stop the batch
+            raise InputError(f"measurements failed ({type(exc).__name__}: {exc})") from None
+        widths_png = self.out_dir / f"{stem}_widths.png"
+        if self.overwrite or not widths_png.exists():
+            write_png(widths_png, width_image(m, vessels), replace=self.overwrite)
         m.skeleton = m.widths = None  # full-size arrays: not kept across a batch
         self.rows.append(m.summary)
         self.results.append(m)
 
     def write(self) -> None:
+        """Write (or, without ``overwrite``, extend) the table and its JSON detail."""
+        import json
+
         from vesselseg.measure import write_json, write_table
 
-        write_table(self.rows, self.table)
-        write_json(self.results, self.table.with_suffix(".json"))
+        detail = self.table.with_suffix(".json")
+        if not self.rows:
+            if self.old_rows:
+                self.on_result(f"measurements: {self.table} kept (it has every image already)")
+            return
+        old_items = []
+        if self.old_rows and detail.is_file():
+            try:
+                old_items = json.loads(detail.read_text())
+                assert isinstance(old_items, list)
+            except (OSError, ValueError, AssertionError):
+                raise InputError(f"{detail}: exists but is not a measurements list; move it away or pass "
+                                 "--overwrite") from None
+        write_table(self.old_rows + self.rows, self.table)
+        write_json(self.results, detail, keep=old_items)
+        added = f" ({len(self.rows)} images added to {len(self.old_rows)} kept)" if self.old_rows else ""
+        self.on_result(f"measurements: {self.table}{added}")
 
 
 def export_onnx(weights: str | Path = "drive", out: str | Path = "model.onnx") -> Path:
@@ -294,6 +369,7 @@ def measure(mask, fov=None, pixel_size_um: float | None = None, disc: tuple[floa
     from vesselseg.measure import measure_mask
     from vesselseg.measure.measurements import measure_zone_b
 
+    _, pixel_size_um, disc, _ = _check_numbers(pixel_size_um=pixel_size_um, disc=disc)
     name = ""
     if isinstance(mask, (str, Path)):
         name, mask = Path(mask).stem, read_mask(mask)
@@ -311,9 +387,11 @@ def _mask_from_file(path: Path, threshold: float, segmenter_factory) -> tuple[np
     A grey file with at most two levels is a mask; a grey file with more levels is read as a
     probability map and thresholded; a colour file is a photograph and is segmented first.
     """
-    from vesselseg.io.images import read_image
+    from vesselseg.io.images import read_image, read_probability
+    from vesselseg.io.notes import collect_notes, note
 
-    rgb = read_image(path)
+    with collect_notes() as notes:  # shown below, unless the file turns out to be a probability map
+        rgb = read_image(path)
     grey = np.allclose(rgb[..., 0], rgb[..., 1]) and np.allclose(rgb[..., 0], rgb[..., 2])
     if grey:
         g = rgb[..., 0]
@@ -321,8 +399,12 @@ def _mask_from_file(path: Path, threshold: float, segmenter_factory) -> tuple[np
         if len(levels) <= 2:
             top = levels.max()
             return (g == top) if top > 0 else np.zeros(g.shape, bool), None, "frame", ""
-        return g >= threshold, None, "frame", (f"grey image with {len(levels)} levels read as a probability "
-                                               f"map, thresholded at {threshold:g}")
+        # A map is scaled by its file's bit depth (16-bit: p x 65535), never by read_image's guess
+        # of 12-bit data in a 16-bit file (a map whose p stay below 0.25 would be stretched).
+        return read_probability(path) >= threshold, None, "frame", (
+            f"grey image with {len(levels)} levels read as a probability map, thresholded at {threshold:g}")
+    for message in notes:
+        note(message)
     res = segmenter_factory().run(rgb)
     return res.vessels, res.fov, "derived", "photograph: segmented first"
 
@@ -340,6 +422,10 @@ def measure_paths(paths: list[str | Path], table: str | Path = "measurements.csv
     from vesselseg.measure.measurements import measure_zone_b
     from vesselseg.segmentation import Segmenter, collect_inputs
 
+    from vesselseg.io.images import max_pixels
+
+    threshold, pixel_size_um, disc, min_segment = _check_numbers(threshold, pixel_size_um, disc, min_segment)
+    max_pixels()  # a bad $VESSELSEG_MAX_PIXELS stops here, not once per image
     table = Path(table)
     if table.suffix.lower() != ".csv":
         raise InputError(f"{table}: the table must be a .csv file (the JSON is written beside it)")

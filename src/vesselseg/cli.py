@@ -6,7 +6,7 @@ stderr and exit status 2 -- never a traceback. Ctrl-C exits with 130.
 
 from __future__ import annotations
 
-import os
+import math
 import sys
 from pathlib import Path
 
@@ -14,6 +14,33 @@ import click
 
 from vesselseg import __version__
 from vesselseg.errors import VesselsegError
+from vesselseg.settings import max_threads, max_workers
+from vesselseg.validation import one_line
+
+
+class FiniteFloat(click.FloatRange):
+    """``click.FloatRange`` that also refuses NaN and infinities (``float("nan")`` passes every
+    range comparison, so a plain FloatRange lets ``--threshold nan`` through)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+def _echo_line(text: object) -> None:
+    """One progress line per image on stdout, whatever characters the file name holds."""
+    click.echo(one_line(text))
+
+
+#: ``--threads``: 0 (or unset) for all cores, else 1 .. max_threads() (see vesselseg.settings).
+THREADS = click.IntRange(0, max_threads())
+THREADS_HELP = "Torch threads (default or 0: $VESSELSEG_THREADS, else all cores; at most 256 or the core count)."
+#: Same bound as vesselseg.preprocess.pipeline.MAX_CLAHE_TILES (not imported: it loads OpenCV).
+MAX_CLAHE_TILES = 64
 
 DATA_HELP = "Dataset root holding DRIVE/, STARE/, CHASEDB1/ (default: $VESSELSEG_DATA or ../shared/datasets)."
 
@@ -33,9 +60,12 @@ def cli() -> None:
 @click.option("--dataset", type=click.Choice(["drive", "stare", "chase"]), default="drive", show_default=True,
               help="Dataset whose training images give the statistics with --standardise dataset.")
 @click.option("--data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
-@click.option("--clahe-clip", type=float, default=2.0, show_default=True, help="CLAHE clip limit.")
-@click.option("--clahe-tiles", type=int, default=8, show_default=True, help="CLAHE tile grid (N x N).")
-@click.option("--gamma", type=float, default=1.2, show_default=True, help="Gamma: output = input ** (1/gamma).")
+@click.option("--clahe-clip", type=FiniteFloat(min=0, min_open=True), default=2.0, show_default=True,
+              help="CLAHE clip limit.")
+@click.option("--clahe-tiles", type=click.IntRange(1, MAX_CLAHE_TILES), default=8, show_default=True,
+              help="CLAHE tile grid (N x N).")
+@click.option("--gamma", type=FiniteFloat(min=0, min_open=True), default=1.2, show_default=True,
+              help="Gamma: output = input ** (1/gamma).")
 def preprocess_cmd(image, out_dir, standardise, dataset, data, clahe_clip, clahe_tiles, gamma):
     """Write each preprocessing stage of IMAGE as PNG (grey, standardised, CLAHE, gamma).
 
@@ -80,7 +110,7 @@ def models_cmd():
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), default=None,
               help="Continue the interrupted run in this folder from its newest valid checkpoint.")
 @click.option("--seed", type=int, default=None, help="Shorthand for --set train.seed=N.")
-@click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
+@click.option("--threads", type=THREADS, default=None, help=THREADS_HELP)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 def train_cmd(config, overrides, out_dir, resume_dir, seed, threads, progress):
     """Train a model from a CONFIG file (configs/*.yaml); defaults: CaFFNet, DRIVE, paper protocol.
@@ -98,7 +128,9 @@ def train_cmd(config, overrides, out_dir, resume_dir, seed, threads, progress):
     if resume_dir is not None and (config is not None or extra):
         raise click.UsageError("--resume takes no CONFIG or overrides: the run's own config is used")
     result = train(config, extra, out_dir=out_dir, resume=resume_dir, progress=progress)
-    if os.environ.get("RANK", "0") != "0":
+    from vesselseg.engine.distributed import env_ranks
+
+    if env_ranks()[0] != 0:
         return  # a worker rank under torchrun: rank 0 reports
     click.echo(f"run folder: {result['run_dir']}")
     if result.get("metrics"):
@@ -115,15 +147,15 @@ def train_cmd(config, overrides, out_dir, resume_dir, seed, threads, progress):
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
 @click.option("--mode", type=click.Choice(["whole", "sliding"]), default="whole", show_default=True,
               help="whole: one pass per image; sliding: windows (--window, --stride), averaged.")
-@click.option("--window", type=click.IntRange(1), default=64, show_default=True,
+@click.option("--window", type=click.IntRange(1, 8192), default=64, show_default=True,
               help="Sliding-window side in pixels (the paper's 64).")
-@click.option("--stride", type=click.IntRange(1), default=16, show_default=True,
+@click.option("--stride", type=click.IntRange(1, 8192), default=16, show_default=True,
               help="Sliding-window step in pixels (the paper's 16).")
 @click.option("--region", type=click.Choice(["fov", "image"]), default="fov", show_default=True,
               help="Count pixels inside the FOV only, or the whole image.")
 @click.option("--observer", type=click.IntRange(1, 2), default=1, show_default=True,
               help="1: score the model; 2: score the second human observer against the first.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--threshold", type=FiniteFloat(0, 1), default=0.5, show_default=True)
 @click.option("--tta", is_flag=True, help="Average over horizontal/vertical flips.")
 @click.option("--scale", default="none", show_default=True,
               help="none: each image at its own resolution (the benchmark protocol); auto: the resolution "
@@ -138,7 +170,7 @@ def train_cmd(config, overrides, out_dir, resume_dir, seed, threads, progress):
 @click.option("--maps", type=click.Path(path_type=Path), default=None,
               help="Score probability maps already written in this folder (<name>_prob.png or <name>.png per "
                    "test image, 8- or 16-bit) instead of running --weights.")
-@click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
+@click.option("--threads", type=THREADS, default=None, help=THREADS_HELP)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def evaluate_cmd(weights, dataset, data, split, mode, window, stride, region, observer, threshold, tta, scale,
                  context, maps, out_dir, threads, progress):
@@ -172,7 +204,7 @@ def evaluate_cmd(weights, dataset, data, split, mode, window, stride, region, ob
               help="Shipped weights name, a .safetensors file, a run folder, or an exported .onnx file.")
 @click.option("--mode", type=click.Choice(["whole", "sliding"]), default="whole", show_default=True,
               help="whole: one pass (tiled for very large images); sliding: the paper's 64/16 windows (~20x slower).")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+@click.option("--threshold", type=FiniteFloat(0, 1), default=0.5, show_default=True,
               help="Probability at or above which a pixel is a vessel.")
 @click.option("--tta", is_flag=True, help="Average over horizontal/vertical flips (3x the time).")
 @click.option("--fov", default="auto", show_default=True, metavar="auto|none|PATH",
@@ -191,15 +223,16 @@ def evaluate_cmd(weights, dataset, data, split, mode, window, stride, region, ob
 @click.option("--overwrite", is_flag=True, help="Redo images whose outputs exist (default: skip them).")
 @click.option("--measure", is_flag=True,
               help="Also measure each mask (as `vesselseg measure`): measurements.csv/.json and <stem>_widths.png.")
-@click.option("--pixel-size-um", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--pixel-size-um", type=FiniteFloat(min=0, min_open=True), default=None,
               help="With --measure: micrometres per pixel (lengths in mm, widths in µm).")
 @click.option("--shard", default=None, metavar="i/N",
               help="Process only the i-th of N interleaved parts of the batch (1-based), e.g. one per machine "
                    "or process; under torchrun, RANK/WORLD_SIZE choose it.")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Processes decoding images ahead of the network (0: decode in the main process). "
+@click.option("--workers", type=click.IntRange(0, max_workers()), default=0, show_default=True,
+              help="Processes decoding images ahead of the network (0: decode in the main process; at most "
+                   "twice the cores, 4 to 64). "
                    "Worth it with many cores or large JPEGs; on 2 cores they compete with inference.")
-@click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
+@click.option("--threads", type=THREADS, default=None, help=THREADS_HELP)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def segment_cmd(paths, out_dir, weights, mode, threshold, tta, fov, scale, standardise, backend, tile, recursive,
                 overwrite, measure, pixel_size_um, shard, workers, threads, progress):
@@ -208,7 +241,8 @@ def segment_cmd(paths, out_dir, weights, mode, threshold, tta, fov, scale, stand
     With no PATHS, the embedded sample photograph is segmented. Writes, per image,
     <stem>_vessels.png (0/255 mask), <stem>_prob.png (16-bit probability, p x 65535) and <stem>_overlay.png
     (vessels drawn over the photograph), and prints one summary line. Images that fail are
-    reported at the end; the exit status is then 1.
+    reported at the end; the exit status is then 1 (a batch that ran) or 2 (the one image given
+    could not be segmented: bad input, as for every error that stops a command).
     """
     from vesselseg.api import segment_paths
     from vesselseg.settings import set_threads
@@ -216,20 +250,32 @@ def segment_cmd(paths, out_dir, weights, mode, threshold, tta, fov, scale, stand
     set_threads(threads)
     report = segment_paths(list(paths), out_dir, weights, mode=mode, threshold=threshold, tta=tta, fov=fov,
                            scale=scale, backend=backend, standardise=standardise, tile=tile,
-                           overwrite=overwrite, recursive=recursive, progress=progress, on_result=click.echo,
+                           overwrite=overwrite, recursive=recursive, progress=progress, on_result=_echo_line,
                            measure=measure, pixel_size_um=pixel_size_um, shard=shard, workers=workers)
-    n = len(report.done) + len(report.skipped) + len(report.failed)
-    click.echo(f"{len(report.done)} segmented, {len(report.skipped)} skipped, {len(report.failed)} failed "
-               f"of {n}; outputs in {out_dir}/")
-    if report.failed and n == 1:
-        click.echo(f"error: {report.failed[0][1]}", err=True)
-        return 1
-    if report.failed:
-        click.echo(f"error: {len(report.failed)} of {n} failed:", err=True)
-        for _, message in report.failed:
-            click.echo(f"  {message}", err=True)
-        return 1
-    return 0
+    n = len(report.done) + len(report.skipped) + len(report.failed) + len(report.not_done)
+    click.echo(f"{len(report.done)} segmented, {len(report.skipped)} skipped, {len(report.failed)} failed"
+               + (f", {len(report.not_done)} not done" if report.not_done else "") + f" of {n}; outputs in {out_dir}/")
+    if report.stopped:
+        click.echo(f"error: {one_line(report.stopped)}", err=True)
+    return _report_failures(report.failed, n)
+
+
+def _report_failures(failures: list[tuple[str, str]], n: int) -> int:
+    """Exit status of a batch command (segment, measure), its failures printed on stderr.
+
+    0: all done. 2: the one input given failed -- bad input, reported as one ``error:`` line like
+    every error that stops a command. 1: a batch of several ran to its end but some inputs
+    failed (listed one per line under the ``error:`` line; the others' outputs are written).
+    """
+    if not failures:
+        return 0
+    if n == 1:
+        click.echo(f"error: {one_line(failures[0][1])}", err=True)
+        return 2
+    click.echo(f"error: {len(failures)} of {n} failed:", err=True)
+    for _, message in failures:
+        click.echo(f"  {one_line(message)}", err=True)
+    return 1
 
 
 @cli.command("export")
@@ -256,6 +302,8 @@ def _parse_disc(value: str | None):
         x, y, r = (float(v) for v in value.split(","))
     except ValueError:
         raise click.BadParameter("expected X,Y,R in pixels, e.g. 120,290,40", param_hint="--disc") from None
+    if not all(math.isfinite(v) for v in (x, y, r)):
+        raise click.BadParameter(f"{value!r}: X, Y and R must be finite numbers", param_hint="--disc")
     if r <= 0:
         raise click.BadParameter("the disc radius must be positive", param_hint="--disc")
     return x, y, r
@@ -268,13 +316,13 @@ def _parse_disc(value: str | None):
                    "images are written beside it.")
 @click.option("--fov", default="auto", show_default=True, metavar="auto|none|PATH",
               help="auto: derived for photographs, the whole frame for masks; none: the whole frame; PATH: a mask.")
-@click.option("--pixel-size-um", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--pixel-size-um", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Micrometres per pixel: adds length in mm and width in µm.")
 @click.option("--disc", default=None, metavar="X,Y,R", help="Optic disc centre and radius (pixels): adds zone-B columns.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+@click.option("--threshold", type=FiniteFloat(0, 1), default=0.5, show_default=True,
               help="For probability maps and photographs: vessel at p >= threshold.")
 @click.option("--weights", default="drive", show_default=True, help="Weights for photographs (segmented first).")
-@click.option("--min-segment", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--min-segment", type=FiniteFloat(min=0), default=0.0, show_default=True,
               help="Leave segments shorter than this (pixels) out of the segment list and tortuosity.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing table.")
 def measure_cmd(paths, table, fov, pixel_size_um, disc, threshold, weights, min_segment, overwrite):
@@ -287,14 +335,51 @@ def measure_cmd(paths, table, fov, pixel_size_um, disc, threshold, weights, min_
 
     rows, failures = measure_paths(list(paths), table, fov=fov, pixel_size_um=pixel_size_um, disc=_parse_disc(disc),
                                    threshold=threshold, weights=weights, min_segment=min_segment,
-                                   overwrite=overwrite, on_result=click.echo)
+                                   overwrite=overwrite, on_result=_echo_line)
     if rows:
         click.echo(f"{len(rows)} measured; table {table}, detail {table.with_suffix('.json')}")
-    if failures:
-        click.echo(f"error: {len(failures)} of {len(rows) + len(failures)} failed:", err=True)
-        for _, message in failures:
-            click.echo(f"  {message}", err=True)
-        return 1
+    return _report_failures(failures, len(rows) + len(failures))
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. The default keeps the page on this computer; any other address "
+                   "lets every machine that reaches it upload photographs and read results (no login, plain HTTP).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--weights", default="drive", show_default=True,
+              help="Shipped weights selected first in the page (the page offers only the shipped names).")
+@click.option("--max-upload-mb", type=FiniteFloat(min=0, min_open=True), default=50.0, show_default=True,
+              help="Largest accepted file, in MB (pixel limit: $VESSELSEG_MAX_PIXELS).")
+@click.option("--time-limit", type=FiniteFloat(min=1), default=300.0, show_default=True,
+              help="Seconds one image may take; a longer job is stopped and reported.")
+@click.option("--keep-minutes", type=FiniteFloat(min=0, min_open=True), default=60.0, show_default=True,
+              help="Results (and their temporary files) are deleted this long after they were made.")
+@click.option("--max-results", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Results kept at most; the oldest are deleted first.")
+@click.option("--threads", type=THREADS, default=None, help=THREADS_HELP)
+def serve_cmd(host, port, weights, max_upload_mb, time_limit, keep_minutes, max_results, threads):
+    """A local web page and JSON API: drop photographs, see and download vessels and measurements.
+
+    Needs the server extra: pip install "vesselseg[serve]". Photographs never leave this machine.
+    The API (POST /api/segment, GET /api/health) is described in the README.
+    """
+    from vesselseg.serve import require_extra
+
+    require_extra()
+    from vesselseg.serve.app import loopback_hosts, serve
+    from vesselseg.serve.service import Limits, shipped_names
+
+    if weights not in shipped_names():
+        raise VesselsegError(f"--weights {weights}: serve offers only the shipped weights "
+                             f"({', '.join(shipped_names()) or 'none shipped'})")
+    if loopback_hosts(host, port) is None:
+        click.echo(f"warning: --host {host} serves the page and the API to every machine that can reach this one "
+                   f"on port {port}: anyone there can upload photographs, read the results and use this "
+                   "machine's CPU, with no login and no encryption (plain HTTP). Use it only on a network you "
+                   "trust; the default 127.0.0.1 keeps it on this computer.", err=True)
+    limits = Limits(max_upload_bytes=int(max_upload_mb * 1e6), time_limit_s=time_limit,
+                    result_ttl_s=keep_minutes * 60, max_results=max_results)
+    serve(host, port, weights, limits, threads, echo=click.echo)
     return 0
 
 
@@ -390,10 +475,17 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("interrupted", err=True)
         return 130
     except click.ClickException as exc:
-        exc.show()
+        if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+            exc.show()  # a bare `vesselseg`: the help text, as click prints it
+            return exc.exit_code
+        # One line like every other error (click's own form is usage, hint and "Error:" on 4 lines).
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} --help')"
+        click.echo(f"error: {one_line(exc.format_message())}{hint}", err=True)
         return exc.exit_code
     except VesselsegError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(exc)}", err=True)
         return 2
     except MemoryError:
         click.echo("error: out of memory (try a smaller image, --mode sliding, or fewer threads)", err=True)

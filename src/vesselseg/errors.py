@@ -15,3 +15,24 @@ class InputError(VesselsegError):
 
 class ConfigError(VesselsegError):
     """A configuration file or ``--set`` override is invalid."""
+
+
+class TrainingError(VesselsegError):
+    """Training cannot go on (the loss became NaN or infinite)."""
+
+
+class OutputError(InputError):
+    """An output could not be written (disk full, permissions, an existing file kept).
+
+    ``errno`` is the operating system's code when there is one (``errno.ENOSPC``: disk full).
+    """
+
+    def __init__(self, message: str, errno: int | None = None):
+        super().__init__(message)
+        self.errno = errno
+
+    @property
+    def disk_full(self) -> bool:
+        import errno as _errno
+
+        return self.errno in (_errno.ENOSPC, _errno.EDQUOT)

@@ -27,16 +27,55 @@ def data_root(override: str | os.PathLike | None = None) -> Path:
     return repo_root().parent / "shared" / "datasets"
 
 
+def max_threads() -> int:
+    """The most torch threads a command accepts: 256, or the core count where that is larger.
+
+    More threads than cores only adds contention, but mild oversubscription is harmless and
+    common (hyper-threads, containers), so the bound is generous; it exists because each thread
+    reserves a stack, and a count like 100000 exhausts memory and crashes the process.
+    """
+    return max(256, os.cpu_count() or 1)
+
+
+def max_workers() -> int:
+    """The most ``--workers`` (decoding processes) accepted: twice the cores, at least 4, at most 64.
+
+    Each worker is a whole Python process with torch loaded (a few hundred MB); beyond a couple
+    per core they only compete with the network for the CPUs and fill memory.
+    """
+    return min(64, max(4, 2 * (os.cpu_count() or 1)))
+
+
+def check_workers(n: int, what: str = "--workers") -> int:
+    """``n`` decoding processes, or a :class:`~vesselseg.errors.ConfigError` outside ``0..max_workers()``."""
+    from vesselseg.validation import whole_number
+
+    return whole_number(n, what, 0, max_workers())
+
+
+def env_threads() -> int:
+    """``$VESSELSEG_THREADS`` (0 or unset: all cores), checked: a whole number from 0 to :func:`max_threads`."""
+    from vesselseg.validation import env_whole_number
+
+    return env_whole_number("VESSELSEG_THREADS", 0, lo=0, hi=max_threads(), unit="torch threads",
+                            note="0: all cores")
+
+
 def set_threads(n: int | None = None) -> int:
     """Set PyTorch's intra-op threads (default: all cores, at most 2 interop threads).
 
+    ``n``: 1 to :func:`max_threads`; None or 0 takes ``$VESSELSEG_THREADS``, else all cores.
+    A negative, non-integer or too large ``n`` is a :class:`~vesselseg.errors.ConfigError`.
     Called once by each command. On the 2-core project machines one process should own both
     cores; running two CPU-heavy processes side by side oversubscribes OpenMP badly.
     """
+    from vesselseg.validation import whole_number
+
+    n = 0 if n is None else whole_number(n, "threads", 0, max_threads())
+    if n == 0:
+        n = env_threads() or (os.cpu_count() or 1)
     import torch
 
-    if n is None or n <= 0:
-        n = int(os.environ.get("VESSELSEG_THREADS", 0)) or (os.cpu_count() or 1)
     torch.set_num_threads(n)
     try:
         torch.set_num_interop_threads(min(2, n))

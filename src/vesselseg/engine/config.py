@@ -8,6 +8,7 @@ every run folder and checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -133,14 +134,19 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
             return value
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     if typ is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML reads 5e-4 (no dot) as a string
+            number = float(value)
+        elif isinstance(value, str):  # YAML reads 5e-4 (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if number is None:
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(number):  # .nan / .inf in YAML, "nan" in --set
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return number
     if typ is str:
         if isinstance(value, str):
             return value
@@ -221,6 +227,8 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     data: dict = {}
     if path is not None:
         path = Path(path)
+        if path.exists() and not path.is_file():  # a folder, or a FIFO that would block the read
+            raise ConfigError(f"{path}: not a regular file; expected a YAML config file")
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
         try:
@@ -231,8 +239,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
             raise ConfigError(f"{path}: top level must be a mapping")
     data = _merge(data, parse_overrides(overrides))
     cfg = config_from_dict(data)
-    if cfg.train.epochs < 1 or cfg.train.batch_size < 1 or cfg.patches.per_image < 1:
-        raise ConfigError("train.epochs, train.batch_size and patches.per_image must be >= 1")
+    check_values(cfg)
     if cfg.dataset.name == "mixture":
         from vesselseg.engine.mixture import check_mixture
 
@@ -242,6 +249,71 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     if cfg.eval.mode not in ("whole", "sliding"):
         raise ConfigError(f"eval.mode: expected 'whole' or 'sliding', got {cfg.eval.mode!r}")
     return cfg
+
+
+#: Largest training patch side: every image of the named datasets (DRIVE's 565x584 the smallest)
+#: must hold a whole patch, and the paper's 48 is far below it.
+MAX_PATCH = 512
+
+
+def _model_size_multiple(cfg: Config) -> int:
+    """The network's down-sampling factor (inputs are padded to a multiple of it): built on the
+    meta device, so no memory is allocated. Unknown names and options raise ConfigError here."""
+    import torch
+
+    from vesselseg.models import create
+
+    if not isinstance(cfg.model.name, str):
+        raise ConfigError(f"model.name: expected a string, got {cfg.model.name!r}")
+    try:
+        with torch.device("meta"):
+            model = create(cfg.model.name, **cfg.model.options)
+    except ConfigError as exc:
+        raise ConfigError(f"model: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model.options: invalid for model {cfg.model.name!r} ({exc})") from None
+    except Exception:  # a builder that cannot run on the meta device: no bound from it
+        return 1
+    return int(getattr(model, "size_multiple", 1) or 1)
+
+
+def check_values(cfg: Config) -> None:
+    """Range checks of the numeric keys (types are checked while building): each error names its key."""
+    from vesselseg.preprocess import PreprocessConfig
+    from vesselseg.settings import max_threads
+    from vesselseg.validation import finite_number, whole_number
+
+    t, p, o = cfg.train, cfg.patches, cfg.optim
+    whole_number(t.epochs, "train.epochs", 1)
+    whole_number(t.batch_size, "train.batch_size", 1)
+    whole_number(p.per_image, "patches.per_image", 1)
+    whole_number(t.seed, "train.seed", 0, 2**32 - 1)
+    whole_number(t.threads, "train.threads", 0, max_threads())  # 0: all cores
+    finite_number(o.lr, "optim.lr", 0, lo_open=True)
+    finite_number(o.weight_decay, "optim.weight_decay", 0)
+    finite_number(o.min_lr, "optim.min_lr", 0)
+    if o.min_lr > o.lr:
+        raise ConfigError(f"optim.min_lr {o.min_lr:g} exceeds optim.lr {o.lr:g}: the cosine schedule would "
+                          "raise the learning rate")
+    finite_number(cfg.eval.threshold, "eval.threshold", 0, 1)
+    finite_number(cfg.dataset.fov_diameter, "dataset.fov_diameter", 0, lo_open=True)
+    whole_number(p.variants, "patches.variants", 1)
+    finite_number(p.scale_jitter, "patches.scale_jitter", 0, 1)
+    if not cfg.loss.ds_weights and cfg.loss.deep_supervision:
+        raise ConfigError("loss.ds_weights: one weight per deep-supervision output is needed")
+    for i, w in enumerate(cfg.loss.ds_weights):
+        finite_number(w, f"loss.ds_weights[{i}]", 0)
+    try:
+        PreprocessConfig.from_dict(dataclasses.asdict(cfg.preprocess))
+    except TypeError as exc:
+        raise ConfigError(f"preprocess: {exc}") from None
+    multiple = _model_size_multiple(cfg)
+    smallest = max(16, multiple)
+    if not smallest <= p.size <= MAX_PATCH:
+        why = (f"model {cfg.model.name!r} down-samples by {multiple}" if multiple > 16
+               else "smaller patches hold too little context")
+        raise ConfigError(f"patches.size: {p.size} is out of range; it must be between {smallest} "
+                          f"({why}) and {MAX_PATCH} (training images must hold a whole patch)")
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

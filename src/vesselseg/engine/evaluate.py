@@ -76,6 +76,9 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
     another tool), ``<name>_prob.png`` or ``<name>.png`` per test image, 8- or 16-bit: they are
     scored instead of running a model.
     """
+    from vesselseg.validation import finite_number
+
+    threshold = finite_number(threshold, "threshold", 0, 1, error=InputError)
     if region not in ("fov", "image"):
         raise InputError(f"region must be 'fov' or 'image', not {region!r}")
     if observer not in (1, 2):
@@ -107,6 +110,12 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
     seconds = []
     for s in tqdm(samples, desc=f"evaluate {dataset}/{split}", disable=not progress, unit="image"):
         ls = load_sample(s)
+        # A window past the image is zero-padded: harmless for the paper's 64 px, but 100000 px
+        # would pad every image to 10^10 pixels. Refused before the first window runs.
+        largest = max(PAPER_WINDOW, *ls.image.shape[:2])
+        if sliding_kw and maps is None and sliding_kw["window"] > largest:
+            raise InputError(f"--window {window} is larger than {ls.name} ({ls.image.shape[1]}x{ls.image.shape[0]} "
+                             f"px): at most {largest} px here (or use --mode whole)")
         fov = ls.fov if region == "fov" else None
         if ls.label is None:
             raise InputError(f"{s.image}: no ground truth to evaluate against")

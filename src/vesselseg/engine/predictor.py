@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vesselseg.engine.weights import load_model
+from vesselseg.engine.weights import check_card, load_model
 from vesselseg.errors import ConfigError
 from vesselseg.preprocess import NormStats, PreprocessConfig, preprocess
 
@@ -59,6 +59,7 @@ class Predictor:
 
                 model = OnnxModel(onnx_for_weights(weights))
                 card, backend = model.card, "onnxruntime"
+                check_card(card, f"{model.path} (model card inside)")
             else:
                 model, card = load_model(weights)
                 # NHWC: oneDNN's faster convolution layout on CPU (1.3-1.6x here, both modes).

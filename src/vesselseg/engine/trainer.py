@@ -26,7 +26,7 @@ from vesselseg.engine.checkpoint import load_latest, save_checkpoint
 from vesselseg.engine.config import Config, config_from_dict, load_config, save_config
 from vesselseg.engine.data import fit_training_stats, load_raw, prepare, preprocess_config
 from vesselseg.engine.weights import code_version, save_weights
-from vesselseg.errors import ConfigError, InputError
+from vesselseg.errors import ConfigError, InputError, TrainingError
 from vesselseg.io.fov import training_resolution
 from vesselseg.io.images import ensure_output_dir
 from vesselseg.losses import build_loss
@@ -120,8 +120,15 @@ class Trainer:
             train = prepare(train_raw, self.pcfg, self.stats)
             images, labels, fovs, per_image = train.images, train.labels, train.fovs, p.per_image
             self.resolution = training_resolution(train.fovs)
-        self.dataset = PatchDataset(images, labels, fovs, patch_size=p.size, patches_per_image=per_image,
-                                    augment=p.augment, centres_in_fov=p.centres_in_fov, seed=cfg.train.seed)
+        small = [img.shape for img in images if min(img.shape[:2]) < p.size]
+        if small:
+            raise ConfigError(f"patches.size={p.size} is larger than {len(small)} training image(s) "
+                              f"(the smallest is {small[0][1]}x{small[0][0]} px): lower patches.size")
+        try:
+            self.dataset = PatchDataset(images, labels, fovs, patch_size=p.size, patches_per_image=per_image,
+                                        augment=p.augment, centres_in_fov=p.centres_in_fov, seed=cfg.train.seed)
+        except ValueError as exc:  # e.g. an FOV with no pixel that can centre a patch
+            raise ConfigError(f"cannot sample training patches: {exc}") from None
         self.loader = DataLoader(self.dataset, batch_size=cfg.train.batch_size, shuffle=False,
                                  collate_fn=PatchDataset.collate, num_workers=0)
         self.model = build_model(cfg).to(self.device)
@@ -182,12 +189,15 @@ class Trainer:
             out = {"logits": out["logits"].float(), "aux": [a.float() for a in out["aux"]]}
             terms = self.loss_fn.terms(out, y)
             loss = terms["total"]
+            value = loss.item()
+            if not math.isfinite(value):
+                self._diverged(value, n // max(1, x.shape[0]) + 1)
             self.optim.zero_grad(set_to_none=True)
             loss.backward()
             self.optim.step()
             self.sched.step()
             b = x.shape[0]
-            total += loss.item() * b
+            total += value * b
             final += terms["base"].item() * b
             aux += terms["aux"].item() * b if "aux" in terms else 0.0
             n += b
@@ -198,6 +208,15 @@ class Trainer:
         return {"epoch": self.epoch + 1, "loss": total / n, "loss_final": final / n, "loss_aux": aux / n,
                 "lr": self.sched.get_last_lr()[0], "seconds": round(secs, 2), "patches_per_s": round(n / secs, 1),
                 "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"}
+
+    def _diverged(self, value: float, batch: int) -> None:
+        """Stop at the first non-finite loss, before the step would write NaN into the weights."""
+        ckpt = self.run_dir / "checkpoints"
+        kept = (f"the checkpoint of epoch {self.epoch} is kept in {ckpt} (resume from it after a fix)"
+                if self.epoch else "no epoch had finished, so there is no checkpoint")
+        raise TrainingError(f"training diverged: loss is {value} in epoch {self.epoch + 1}, batch {batch} "
+                            f"(lr {self.sched.get_last_lr()[0]:.3g}); no weights were saved and {kept}. "
+                            "Lower optim.lr, or check the data and the config")
 
     def fit(self, stop_after: int | None = None) -> None:
         """Train until ``cfg.train.epochs`` (or ``stop_after`` more epochs), checkpointing each epoch."""

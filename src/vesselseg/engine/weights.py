@@ -81,22 +81,76 @@ def resolve_weights(weights: str | Path) -> Path:
     if not path.exists():
         names = ", ".join(sorted(shipped)) or "none shipped"
         raise InputError(f"{weights}: no such weights file (shipped names: {names})")
+    if not path.is_file():  # a FIFO would block the reader forever
+        raise InputError(f"{path}: not a regular file (a pipe, socket or device); expected a .safetensors file")
     if path.suffix in (".pt", ".pth", ".pkl", ".ckpt"):
         raise InputError(f"{path}: pickled weights are refused; only .safetensors files load")
     return path
 
 
 def read_card(weights_path: Path) -> dict:
+    """The model card beside ``weights_path``, checked (:func:`check_card`); errors name the card file."""
     card_path = weights_path.with_suffix(".json")
     if not card_path.exists():
         raise InputError(f"{card_path}: model card missing (it must sit beside the weights)")
+    if not card_path.is_file():
+        raise InputError(f"{card_path}: not a regular file (a pipe, socket or device); expected a model card")
     try:
         card = json.loads(card_path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{card_path}: not a valid model card ({exc})") from None
-    if "model" not in card or "name" not in card["model"]:
-        raise InputError(f"{card_path}: model card lacks the model name")
+    except OSError as exc:
+        raise InputError(f"{card_path}: cannot read ({exc.strerror})") from None
+    check_card(card, card_path)
     return card
+
+
+def _card_section(card: dict, key: str, source, name: str | None = None) -> dict:
+    value = card.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"{source}: model card field {name or repr(key)} must be a mapping, not "
+                         f"{type(value).__name__} {value!r}")
+    return value
+
+
+def check_card(card, source) -> None:
+    """InputError naming ``source`` (the card file) if a field the loader uses has the wrong type or value.
+
+    Checked: ``model`` (``name`` a string, ``options`` a mapping), ``preprocess`` (as
+    :class:`~vesselseg.preprocess.PreprocessConfig`), ``stats`` (finite ``mean``, ``std`` > 0,
+    ``lo``, ``hi``), ``resolution.fov_diameter_px`` (positive) and ``protocol.patch_size``
+    (a positive whole number). The model's own options are checked when it is built.
+    """
+    from vesselseg.errors import ConfigError
+    from vesselseg.preprocess import PreprocessConfig
+    from vesselseg.validation import finite_number, whole_number
+
+    if not isinstance(card, dict):
+        raise InputError(f"{source}: a model card is a JSON object, not {type(card).__name__}")
+    model = card.get("model")
+    if not isinstance(model, dict) or "name" not in model:
+        raise InputError(f"{source}: model card lacks the model name")
+    if not isinstance(model["name"], str):
+        raise InputError(f"{source}: model card field 'model.name' must be a string, not {model['name']!r}")
+    _card_section(model, "options", source, "'model.options'")
+    try:
+        PreprocessConfig.from_dict(_card_section(card, "preprocess", source))
+        stats = _card_section(card, "stats", source)
+        if stats:
+            for key in ("mean", "std", "lo", "hi"):
+                if key not in stats:
+                    raise ConfigError(f"stats.{key}: missing")
+                finite_number(stats[key], f"stats.{key}", 0 if key == "std" else None, lo_open=key == "std")
+        diameter = _card_section(card, "resolution", source).get("fov_diameter_px")
+        if diameter is not None:
+            finite_number(diameter, "resolution.fov_diameter_px", 0, lo_open=True)
+        patch = _card_section(card, "protocol", source).get("patch_size")
+        if patch is not None:
+            whole_number(patch, "protocol.patch_size", 1)
+    except (ConfigError, TypeError) as exc:
+        raise InputError(f"{source}: bad model card field {exc}") from None
 
 
 def load_model(weights: str | Path) -> tuple[torch.nn.Module, dict]:
@@ -106,13 +160,22 @@ def load_model(weights: str | Path) -> tuple[torch.nn.Module, dict]:
 
     from vesselseg.models import create
 
+    from vesselseg.errors import ConfigError
+
     path = resolve_weights(weights)
     card = read_card(path)
-    model = create(card["model"]["name"], **card["model"].get("options", {}))
+    try:
+        model = create(card["model"]["name"], **(card["model"].get("options") or {}))
+    except (ConfigError, TypeError, ValueError) as exc:  # unknown name, unknown or bad option
+        raise InputError(f"{path.with_suffix('.json')}: cannot build the card's model ({exc})") from None
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable safetensors file ({exc})") from None
+    bad = [k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:  # a diverged run or a damaged file: every output would be NaN
+        raise InputError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values (first: {bad[0]}); "
+                         "the training diverged or the file is damaged")
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # same names, other shapes: another width or architecture

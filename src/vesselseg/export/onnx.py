@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -83,7 +84,14 @@ def export_onnx(weights: str | Path, out: str | Path, opset: int = DEFAULT_OPSET
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out.parent}: cannot create output folder ({exc.strerror})") from None
-    tmp = out.with_name(f".{out.name}.part")
+    try:
+        # A unique temporary name: shards exporting the same weights at once must not write into
+        # one shared ".part" file (the loser of that race left a broken file behind).
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise InputError(f"{out.parent}: cannot write ({exc.strerror})") from None
+    tmp = Path(tmp_name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -113,8 +121,30 @@ def cache_dir() -> Path:
     return Path(root) / "onnx"
 
 
+def _fallback_cache_dir() -> Path:
+    """A per-user folder in the system temporary directory, for when :func:`cache_dir` is unwritable.
+
+    One fixed folder (not a new ``mkdtemp`` per run, which littered the disk), created 0700 and
+    used only if it is a real folder owned by this user (not a symlink another user planted).
+    """
+    path = Path(tempfile.gettempdir()) / f"vesselseg-{os.getuid()}" / "onnx"
+    try:
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(path.parent)
+        if not (os.path.isdir(path.parent) and not os.path.islink(path.parent) and st.st_uid == os.getuid()):
+            raise OSError("not a private folder")
+        path.mkdir(mode=0o700, exist_ok=True)
+        return path
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix="vesselseg-onnx-"))
+
+
 def onnx_for_weights(weights: str | Path) -> Path:
-    """The ONNX file for ``weights``: itself if it is one, else a cached export keyed by content."""
+    """The ONNX file for ``weights``: itself if it is one, else a cached export keyed by content.
+
+    A cached file is used only if it loads and records the digest of these weights: a file left
+    broken by a crash or a full disk is exported afresh instead of failing every later run.
+    """
     if str(weights).lower().endswith(".onnx"):
         path = Path(weights)
         if not path.is_file():
@@ -127,16 +157,17 @@ def onnx_for_weights(weights: str | Path) -> Path:
     beside = src.with_suffix(".onnx")  # shipped weights carry their export
     if beside.is_file() and _exported_from(beside) == digest:
         return beside
-    path = cache_dir() / f"{src.stem}-{digest[:16]}.onnx"
-    if not path.exists():
-        try:
-            export_onnx(src, path)
-        except InputError:  # unwritable cache (read-only home): a private temporary folder
-            import tempfile
-
-            path = Path(tempfile.mkdtemp(prefix="vesselseg-onnx-")) / path.name
-            export_onnx(src, path)
-    return path
+    name = f"{src.stem}-{digest[:16]}.onnx"
+    path = cache_dir() / name
+    if path.is_file() and _exported_from(path) == digest:
+        return path
+    try:
+        return export_onnx(src, path)  # atomic: concurrent exporters each rename a complete file
+    except InputError:  # unwritable cache (read-only home)
+        path = _fallback_cache_dir() / name
+    if path.is_file() and _exported_from(path) == digest:
+        return path
+    return export_onnx(src, path)
 
 
 def _exported_from(path: Path) -> str | None:

@@ -84,7 +84,8 @@ def predict(
         device: where to run; given, the model is moved there; None keeps the model where it is
             (its parameters' device, CPU for a model without parameters).
         progress: show MONAI's progress bar over window batches.
-        tile: ``"whole"`` mode only: the largest side processed in one pass (None: no limit).
+        tile: ``"whole"`` mode only: the largest side processed in one pass (None: no limit);
+            tiles are clipped to the image (a side shorter than ``tile`` is never padded to it).
 
     Returns:
         ``float32`` ``(H, W)`` probabilities in [0, 1].
@@ -114,8 +115,11 @@ def predict(
         if int(tile) < 64:
             raise ConfigError(f"tile must be at least 64 pixels, got {tile}")
         whole_fn = fn
+        # Tiles no larger than the image: a 20000x50 strip in 1024x1024 tiles padded to 1024
+        # rows would compute 20 times its own pixels.
+        roi = (min(int(tile), int(x.shape[-2])), min(int(tile), int(x.shape[-1])))
         fn = lambda t: sliding_window_inference(  # noqa: E731
-            t, roi_size=(int(tile), int(tile)), sw_batch_size=1, predictor=whole_fn, overlap=0.125,
+            t, roi_size=roi, sw_batch_size=1, predictor=whole_fn, overlap=0.125,
             mode="gaussian", padding_mode="replicate", progress=progress,
         )
     if mode == "sliding":

@@ -42,11 +42,18 @@ def derive_fov(image: np.ndarray, frac: float = 0.12, floor: float = 0.04, erode
         import cv2
 
         f = WORKING_SIDE / max(red.shape)
-        small = cv2.resize(red.astype(np.float32), (round(red.shape[1] * f), round(red.shape[0] * f)),
-                           interpolation=cv2.INTER_AREA)
+        size = (max(1, round(red.shape[1] * f)), max(1, round(red.shape[0] * f)))
+        if image.ndim == 3 and image.shape[-1] in (3, 4) and image.dtype in (np.float32, np.float64):
+            # Shrink all channels and keep red: no full-size copy of the strided red channel
+            # (784 MB for a 14000x14000 photograph). Area averaging is per channel, so the same.
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)[..., 0].astype(np.float32)
+        else:
+            small = cv2.resize(red.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        if small.ndim == 1:  # cv2 drops an axis of length 1
+            small = small.reshape(size[1], size[0])
         mask = derive_fov(small, frac=frac, floor=floor, erode=erode)
-        return cv2.resize(mask.astype(np.uint8), (red.shape[1], red.shape[0]),
-                          interpolation=cv2.INTER_NEAREST).astype(bool)
+        return cv2.resize(mask.view(np.uint8), (red.shape[1], red.shape[0]),
+                          interpolation=cv2.INTER_NEAREST).view(bool)
     red = ndi.gaussian_filter(red.astype(np.float32), sigma=1.5)
     hi = float(np.percentile(red, 99))
     thr = max(floor, frac * hi)
@@ -76,6 +83,39 @@ def fov_diameter(fov: np.ndarray) -> float:
     if rows.size == 0:
         return 0.0
     return float(max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
+
+
+#: Limits of a field of view that can serve as the resolution policy's ruler: a camera aperture
+#: is a disc, at most clipped top and bottom by the sensor (bounding box up to ~1.5:1).
+MAX_FOV_ASPECT = 2.0
+MIN_FOV_FILL = 0.5  # FOV pixels / bounding-box pixels (a disc: 0.785; a clipped disc: more)
+MIN_FOV_DIAMETER = 64  # pixels
+MIN_FOV_FRACTION = 0.05  # FOV pixels / frame pixels
+
+
+def fov_implausible(fov: np.ndarray) -> str | None:
+    """Why ``fov`` cannot be a fundus camera's aperture (a short reason), or None if it can be.
+
+    Checked: the bounding box's aspect ratio, how much of the box the FOV fills, its diameter in
+    pixels, and its share of the frame. A whole-frame FOV of an ordinary photograph (a cropped
+    fundus image) passes; a 20000x50 strip does not.
+    """
+    rows = np.flatnonzero(fov.any(axis=1))
+    cols = np.flatnonzero(fov.any(axis=0))
+    if rows.size == 0:
+        return "it is empty"
+    h, w = int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+    aspect = max(h, w) / min(h, w)
+    if aspect > MAX_FOV_ASPECT:
+        return f"its {w}x{h} px bounding box has an aspect ratio of {aspect:.3g}:1, above {MAX_FOV_ASPECT:g}:1"
+    if max(h, w) < MIN_FOV_DIAMETER:
+        return f"it is {max(h, w)} px across, under {MIN_FOV_DIAMETER} px"
+    n = int(np.count_nonzero(fov))
+    if n < MIN_FOV_FILL * h * w:
+        return f"it fills {100 * n / (h * w):.0f}% of its {w}x{h} px bounding box, under {100 * MIN_FOV_FILL:.0f}%"
+    if n < MIN_FOV_FRACTION * fov.size:
+        return f"it covers {100 * n / fov.size:.1f}% of the frame, under {100 * MIN_FOV_FRACTION:.0f}%"
+    return None
 
 
 def fov_bbox(fov: np.ndarray, margin: int = 0) -> tuple[slice, slice]:

@@ -33,6 +33,8 @@ def fractal_dimension(mask: np.ndarray, min_box: int = 2, max_box: int | None = 
     if len(sizes) < 3:
         return float("nan"), float("nan")
     counts = box_counts(mask, sizes)
+    if np.all(counts == counts[0]):
+        return 0.0, float("nan")  # isolated points: N(s) is constant, dimension 0, no fit to judge
     x, y = np.log(1.0 / np.asarray(sizes, float)), np.log(counts.astype(float))
     slope, intercept = np.polyfit(x, y, 1)
     resid = y - (slope * x + intercept)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from vesselseg.errors import InputError
+
 EIGHT = np.ones((3, 3), dtype=bool)
 
 
@@ -43,9 +45,16 @@ def vessel_graph(mask: np.ndarray, min_length: float = 0.0) -> VesselGraph:
             (isolated specks); node counts are unaffected.
     """
     skel = skeletonise(mask)
-    if skel.sum() < 2:
-        return VesselGraph(skel, [], 0, int(skel.sum()))
-    from skan import Skeleton
+    neighbours = ndi.convolve(skel.astype(np.uint8), EIGHT.astype(np.uint8), mode="constant") - 1
+    isolated = skel & (neighbours == 0)
+    if not (skel & ~isolated).any():
+        # Only isolated pixels (or none): no segment to trace. skan cannot build a graph without
+        # edges ("index pointer size 0"), so this case never reaches it.
+        return VesselGraph(skel, [], 0, int(isolated.sum()))
+    try:
+        from skan import Skeleton
+    except ImportError:  # skan (with numba, pandas) is an optional extra, not a core dependency
+        raise InputError("vessel measurements need the measure extra: pip install 'vesselseg[measure]'") from None
 
     graph = Skeleton(skel)
     degrees = np.asarray(graph.degrees)

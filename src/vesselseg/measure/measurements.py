@@ -109,6 +109,8 @@ def measure_mask(mask: np.ndarray, fov: np.ndarray | None = None, pixel_size_um:
         "width_p90_px": float(np.percentile(skel_widths, 90)) if skel_widths.size else None,
     })
     row["width_mean_um"] = row["width_mean_px"] * pixel_size_um if (pixel_size_um and row["width_mean_px"]) else None
+    if vessel_px and not segments:
+        notes.append("no vessel segment, only isolated specks: length is 0, tortuosity undefined")
     row["tortuosity_arc_chord"] = _nan_to_none(_weighted(ac, lengths))
     row["curvature_rad_per_px"] = _nan_to_none(_weighted(curv, lengths))
     fd, r2 = fractal_dimension(mask)

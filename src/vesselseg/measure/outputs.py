@@ -6,22 +6,29 @@ import csv
 import io
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from vesselseg.errors import InputError
+from vesselseg.errors import OutputError
+from vesselseg.io.images import _umask
 from vesselseg.measure.measurements import COLUMNS, Measurements
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.part")
+    tmp = None
     try:
-        tmp.write_text(text)
+        # a unique temporary name: two processes writing the same table must not share one
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"{path}: cannot write ({exc.strerror})") from None
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})", exc.errno) from None
 
 
 def write_table(rows: list[dict], path: str | Path) -> Path:
@@ -39,10 +46,11 @@ def write_table(rows: list[dict], path: str | Path) -> Path:
     return path
 
 
-def write_json(results: list[Measurements], path: str | Path) -> Path:
-    """JSON list: per image its summary, width histogram and segments."""
+def write_json(results: list[Measurements], path: str | Path, keep: list | None = None) -> Path:
+    """JSON list: per image its summary, width histogram and segments (after the items in ``keep``)."""
     path = Path(path)
-    items = [{"summary": m.summary, "width_histogram": m.width_histogram, "segments": m.segments} for m in results]
+    items = list(keep or []) + [{"summary": m.summary, "width_histogram": m.width_histogram, "segments": m.segments}
+                                for m in results]
     _atomic_write_text(path, json.dumps(items, indent=1, default=float) + "\n")
     return path
 

@@ -19,7 +19,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from vesselseg.errors import ConfigError
+from vesselseg.errors import ConfigError, InputError
 
 #: ITU-R BT.601 luma weights, the usual RGB -> grey for fundus work.
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -42,6 +42,12 @@ class NormStats:
         return cls(**{k: float(d[k]) for k in ("mean", "std", "lo", "hi")})
 
 
+#: Largest CLAHE grid (N x N tiles): 64 tiles across a 565-px DRIVE image are already 9 px each,
+#: far past any useful contrast equalisation; OpenCV allocates a histogram per tile, so a grid of
+#: 100000 asks for hundreds of GB.
+MAX_CLAHE_TILES = 64
+
+
 @dataclass(frozen=True)
 class PreprocessConfig:
     """Which steps run, with their parameters. ``standardise``: ``dataset`` | ``image`` | ``none``."""
@@ -61,10 +67,14 @@ class PreprocessConfig:
             raise ConfigError(
                 f"preprocess.standardise must be 'dataset', 'image' or 'none', not {self.standardise!r}"
             )
-        if self.gamma <= 0:
-            raise ConfigError("preprocess.gamma must be positive")
-        if self.clahe_clip <= 0 or self.clahe_tiles < 1:
-            raise ConfigError("preprocess.clahe_clip must be > 0 and clahe_tiles >= 1")
+        from vesselseg.validation import finite_number, whole_number
+
+        if not isinstance(self.clahe, bool):
+            raise ConfigError(f"preprocess.clahe: expected true/false, got {self.clahe!r}")
+        # NaN would pass a plain "<= 0" test and write an image of NaNs (garbage PNGs).
+        finite_number(self.gamma, "preprocess.gamma", 0, lo_open=True)
+        finite_number(self.clahe_clip, "preprocess.clahe_clip", 0, lo_open=True)
+        whole_number(self.clahe_tiles, "preprocess.clahe_tiles", 1, MAX_CLAHE_TILES)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -95,6 +105,8 @@ def fit_stats(greys: Iterable[np.ndarray], fovs: Iterable[np.ndarray] | None = N
     greys = list(greys)
     fovs = list(fovs) if fovs is not None else [None] * len(greys)
     values = np.concatenate([g[f] if f is not None else g.ravel() for g, f in zip(greys, fovs)])
+    if values.size == 0:  # numpy would warn "Mean of empty slice" and return NaN statistics
+        raise InputError("cannot fit standardisation statistics: no pixel inside the field of view")
     mean, std = float(values.mean()), float(values.std()) or 1.0
     z = (values - mean) / std
     lo, hi = np.percentile(z, [0.5, 99.5])
@@ -114,6 +126,8 @@ def standardise(grey: np.ndarray, stats: NormStats | None, mode: str = "dataset"
     if mode == "image" or stats is None:
         if mode == "dataset":
             raise ConfigError("standardise='dataset' needs training statistics (NormStats)")
+        if fov is not None and not np.any(fov):
+            fov = None  # an empty FOV holds no statistics: this image's own are the whole frame's
         stats = fit_stats([grey], [fov] if fov is not None else None)
     z = (grey - stats.mean) / stats.std
     out = (z - stats.lo) / max(stats.hi - stats.lo, 1e-6)

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from vesselseg.errors import InputError, VesselsegError
-from vesselseg.io.images import IMAGE_SUFFIXES, ensure_output_dir, read_image
+from vesselseg.errors import InputError, OutputError, VesselsegError
+from vesselseg.io.images import IMAGE_SUFFIXES, ensure_output_dir, is_read_only, read_image
+from vesselseg.segmentation.outputs import SUFFIXES as OUTPUT_FILES
 from vesselseg.segmentation.outputs import output_paths, write_outputs
-
-OUTPUT_KINDS = ("vessels", "prob", "overlay", "widths")
 from vesselseg.segmentation.segmenter import SegmentResult, Segmenter
+
+#: Every file name suffix this tool writes per image (``--measure`` adds ``_widths``).
+OUTPUT_KINDS = (*OUTPUT_FILES, "widths")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class BatchReport:
     done: list[tuple[str, ImageSummary]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (input, message)
+    not_done: list[str] = field(default_factory=list)  # inputs never attempted (the batch stopped)
+    stopped: str | None = None  # why the batch stopped early (disk full), else None
 
 
 def _is_output(path: Path) -> bool:
@@ -102,13 +106,17 @@ def collect_inputs(paths: Iterable[str | Path], recursive: bool = False) -> tupl
 
 
 def parse_shard(value: str | None) -> tuple[int, int] | None:
-    """``"i/N"`` (1 <= i <= N) -> ``(i, N)``; None -> torchrun's ``RANK``/``WORLD_SIZE`` if set, else None."""
-    import os
+    """``"i/N"`` (1 <= i <= N) -> ``(i, N)``; None -> torchrun's ``RANK``/``WORLD_SIZE`` if several, else None.
 
+    The variables are checked (:func:`vesselseg.engine.distributed.env_ranks`): ``RANK=x`` or
+    ``RANK=5 WORLD_SIZE=2`` is a :class:`~vesselseg.errors.ConfigError`, not a shard that
+    silently holds nothing.
+    """
     if value is None:
-        if "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
-            return int(os.environ["RANK"]) + 1, int(os.environ["WORLD_SIZE"])
-        return None
+        from vesselseg.engine.distributed import env_ranks
+
+        rank, world, _ = env_ranks()
+        return (rank + 1, world) if world > 1 else None
     try:
         i, n = (int(v) for v in str(value).split("/"))
     except ValueError:
@@ -187,13 +195,21 @@ def decoded(items: list, workers: int = 0) -> Iterable[tuple[int, object, str | 
     yield from loader
 
 
+def _existing_outputs(out_dir: Path, stem: str) -> list[str]:
+    return [kind for kind, p in output_paths(out_dir, stem).items() if p.exists()]
+
+
 def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmenter: Segmenter, fov="auto",
                   overwrite: bool = False, on_result: Callable[[str], None] = print,
                   progress: bool = False, on_done: Callable | None = None, workers: int = 0) -> BatchReport:
     """Segment ``files`` into ``out_dir``, streaming; each image's failure is recorded, not raised.
 
-    Images whose outputs all exist are skipped first (an interrupted batch resumes); the rest are
-    decoded (in ``workers`` background processes if > 0), segmented and written one at a time.
+    Existing outputs are never replaced without ``overwrite``: an image whose outputs all exist is
+    skipped (an interrupted batch resumes), one with some of them gets only the missing ones (and
+    a note naming those kept). With ``overwrite``, a read-only output (no write permission bit)
+    is still not replaced: that image fails with a message. The rest are decoded (in
+    ``workers`` background processes if > 0), segmented and written one at a time. A full disk
+    stops the batch (every later image would fail the same way), leaving no partial file.
     ``on_done(source, rgb, result)`` runs after each segmented image (``result`` None for a
     skipped one, ``rgb`` None too) -- e.g. the measurements of ``segment --measure``.
     """
@@ -202,7 +218,7 @@ def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmente
     report = BatchReport()
     todo = []
     for path in files:
-        if not overwrite and all(p.exists() for p in output_paths(out_dir, path.stem).values()):
+        if not overwrite and len(_existing_outputs(out_dir, path.stem)) == len(OUTPUT_FILES):
             report.skipped.append(str(path))
             on_result(f"{path.name}: skipped, outputs exist in {out_dir} (--overwrite to redo)")
             if on_done is not None:
@@ -218,21 +234,39 @@ def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmente
 
         bar = tqdm(total=len(todo), unit="image", desc="segment")
         on_result = bar.write
-    for i, rgb, error in decoded(todo, workers):
+    for n, (i, rgb, error) in enumerate(decoded(todo, workers)):
         path = todo[i]
         if bar is not None:
             bar.update(1)
+        paths = output_paths(out_dir, path.stem)
         try:
             if error is not None:
                 raise InputError(error)
-            result = segmenter.run(rgb, fov=fov)
-            write_outputs(output_paths(out_dir, path.stem), rgb, result.prob, result.vessels, result.fov)
+            if overwrite:
+                locked = [p for p in paths.values() if is_read_only(p)]
+                if locked:
+                    raise OutputError(f"{locked[0]}: read-only, not replaced (make it writable to redo this image)")
+                kinds, kept = OUTPUT_FILES, []
+            else:
+                kept = _existing_outputs(out_dir, path.stem)
+                kinds = [k for k in OUTPUT_FILES if k not in kept]
+            result = segmenter.run(rgb, fov=fov, name=str(path))
+            write_outputs(paths, rgb, result.prob, result.vessels, result.fov, kinds=kinds, replace=overwrite)
+            if kept:
+                on_result(f"{path.name}: kept the existing {', '.join(p.name for k, p in paths.items() if k in kept)} "
+                          "(--overwrite to replace)")
             if on_done is not None:
                 on_done(path, rgb, result)
         except VesselsegError as exc:
             message = str(exc)
             report.failed.append((str(path), message if str(path) in message else f"{path}: {message}"))
             on_result(f"{path.name}: FAILED ({message})")
+            if isinstance(exc, OutputError) and exc.disk_full:
+                report.not_done = [str(p) for p in todo[n + 1 :]]
+                report.stopped = (f"stopped: the disk is full; {len(report.not_done)} more image(s) not done "
+                                  "(free space and run again: finished images are skipped)")
+                on_result(report.stopped)
+                break
             continue
         except MemoryError:
             report.failed.append((str(path), f"{path}: out of memory (try --tile 512)"))

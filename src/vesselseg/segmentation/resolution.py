@@ -77,8 +77,10 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return image
     down = h * w < image.shape[0] * image.shape[1]
     out = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if down else cv2.INTER_CUBIC)
+    if out.ndim < image.ndim:  # cv2 drops a trailing axis of length 1
+        out = out.reshape(h, w, *image.shape[2:])
     if not down:
-        out = np.clip(out, image.min(), image.max())
+        np.clip(out, image.min(), image.max(), out=out)
     return out.astype(image.dtype, copy=False)
 
 
@@ -95,4 +97,5 @@ def resize_probability(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     h, w = size
     if (h, w) == prob.shape:
         return prob
-    return np.clip(cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    out = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(out, 0.0, 1.0, out=out)

@@ -34,7 +34,8 @@ ROC_POINTS = 200
 
 
 def default_results_dir() -> Path:
-    return Path(os.environ.get("VESSELSEG_RESULTS", "results"))
+    # An empty value means unset (Path("") would be the current folder).
+    return Path(os.environ.get("VESSELSEG_RESULTS", "").strip() or "results")
 
 
 def result_path(results_dir: Path, kind: str, name: str, dataset: str | None = None) -> Path:

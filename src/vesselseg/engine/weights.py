@@ -13,10 +13,15 @@ import os
 import subprocess
 from importlib import resources
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from vesselseg.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside the functions that need it: listing and resolving weights (the web
+# server's process, `--help`) must not pay seconds and ~200 MB for it.
 
 CARD_FORMAT = "vesselseg-model-card/1"
 
@@ -172,6 +177,8 @@ def load_model(weights: str | Path) -> tuple[torch.nn.Module, dict]:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable safetensors file ({exc})") from None
+    import torch
+
     bad = [k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
     if bad:  # a diverged run or a damaged file: every output would be NaN
         raise InputError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values (first: {bad[0]}); "

@@ -17,6 +17,7 @@ import struct
 import tempfile
 import warnings
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -499,14 +500,25 @@ def write_png(path: str | os.PathLike, arr: np.ndarray, bits: int = 8, replace: 
     if bits == 16 and np.asarray(arr).ndim != 2:
         raise ValueError("16-bit PNGs are written for grey (H, W) arrays only")
     data = to_uint8(arr) if bits == 8 else to_uint16(arr)
+    return atomic_write(path, lambda fh: Image.fromarray(data).save(fh, format="PNG"), replace=replace)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], replace: bool = True) -> Path:
+    """Write ``path`` through ``write(fh)`` into a unique temporary file in the same folder, then
+    rename it into place, so an interruption never leaves a half-written file and concurrent
+    writers never share a temporary name. ``replace=False`` never replaces an existing ``path``
+    (not even one another process created meanwhile). A failure (disk full, permissions, an
+    existing file kept) raises :class:`OutputError` with the errno and leaves nothing behind.
+    """
+    path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.part", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     except OSError as exc:
         raise OutputError(f"{path.parent}: cannot write output folder ({exc.strerror})", exc.errno) from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(data).save(fh, format="PNG")
+            write(fh)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get the usual mode
         if replace:
             os.replace(tmp, path)

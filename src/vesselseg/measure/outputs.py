@@ -5,30 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from vesselseg.errors import OutputError
-from vesselseg.io.images import _umask
+from vesselseg.io.images import atomic_write
 from vesselseg.measure.measurements import COLUMNS, Measurements
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = None
-    try:
-        # a unique temporary name: two processes writing the same table must not share one
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})", exc.errno) from None
+    atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
 def write_table(rows: list[dict], path: str | Path) -> Path:

@@ -88,15 +88,10 @@ def display_name(filename: str | None) -> tuple[str, str]:
 
 
 def shipped_names() -> list[str]:
-    """Names of the shipped weights (``drive`` ...), as :func:`vesselseg.engine.weights.shipped_weights`
-    lists them, without importing torch into the server process (seconds and ~200 MB)."""
-    from importlib import resources
+    """Names of the shipped weights (``drive`` ...); torch-free, so the server process stays light."""
+    from vesselseg.engine.weights import shipped_weights
 
-    try:
-        entries = list((resources.files("vesselseg") / "weights").iterdir())
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    return sorted(e.name[: -len(".safetensors")] for e in entries if e.name.endswith(".safetensors"))
+    return sorted(shipped_weights())
 
 
 # --- result store -----------------------------------------------------------------------------

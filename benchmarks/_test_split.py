@@ -24,8 +24,8 @@ def load(args: argparse.Namespace):
     the error when the weights or the dataset cannot be read."""
     import torch
 
-    from vesselseg.engine.predictor import Predictor
     from vesselseg.errors import VesselsegError
+    from vesselseg.inference.predictor import Predictor
     from vesselseg.io.datasets import load_sample, load_split
 
     torch.set_num_threads(args.threads)

@@ -121,7 +121,7 @@ def main() -> None:
     batched, loop = bench_patches()
     print(f"patch extraction + augmentation: {batched:,.0f} patches/s single gather, {loop:,.0f} patches/s "
           f"per-patch loop ({batched / loop:.1f}x)")
-    print(f"| model | params | setting | patches/s | speed-up | projected 50 epochs x 20,000 patches |")
+    print("| model | params | setting | patches/s | speed-up | projected 50 epochs x 20,000 patches |")
     print("|---|---|---|---|---|---|")
     for name in args.models:
         params = count_parameters(create(name))

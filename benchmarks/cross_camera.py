@@ -109,8 +109,8 @@ def record_name(weights: str, card_name: str | None) -> str:
 def run(args) -> int:
     import torch
 
-    from vesselseg.engine.predictor import Predictor
     from vesselseg.errors import VesselsegError
+    from vesselseg.inference.predictor import Predictor
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)

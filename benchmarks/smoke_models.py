@@ -46,7 +46,7 @@ def main() -> None:
     ds = PatchDataset(train.images, train.labels, patches_per_image=1000, seed=0)
 
     names = args.models or [n for n in list_models() if n != "caffnet"] + list(VARIANTS)
-    print(f"| model | params | loss first 20 steps | loss last 20 steps | patches/s | CaFF ratio init | CaFF ratio after |")
+    print("| model | params | loss first 20 steps | loss last 20 steps | patches/s | CaFF ratio init | CaFF ratio after |")
     print("|---|---|---|---|---|---|---|")
     for label in names:
         name, opts = VARIANTS.get(label, (label, {}))

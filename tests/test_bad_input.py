@@ -18,27 +18,14 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from conftest import assert_clean_error, fundus, make_folder, record_case, run_cli, save_image, write_photos
 from PIL import Image
-
-from conftest import assert_clean_error, record_case, run_cli
-from test_folder_training import _make_folder
-from test_segment import _write_photos, fundus
-
-@pytest.fixture
-def weights(tiny_weights):
-    return tiny_weights
-
-
-def _save(path, arr, **kw):
-    Image.fromarray(arr).save(path, **kw)
-    return path
-
 
 # --- bad images and masks: `vesselseg segment` -----------------------------------------------------
 
 def _bad_image_case(case, tmp):
     """-> (extra CLI args, expected fragment of the error)."""
-    photo = _save(tmp / "eye.png", fundus())
+    photo = save_image(tmp / "eye.png", fundus())
     if case == "missing path":
         return [tmp / "nope.jpg"], "no such file"
     if case == "directory instead of a FOV mask file":
@@ -48,7 +35,7 @@ def _bad_image_case(case, tmp):
         (tmp / "zero.png").write_bytes(b"")
         return [tmp / "zero.png"], "empty"
     if case == "truncated JPEG":
-        _save(tmp / "t.jpg", fundus(), quality=95)
+        save_image(tmp / "t.jpg", fundus(), quality=95)
         data = (tmp / "t.jpg").read_bytes()
         (tmp / "t.jpg").write_bytes(data[: len(data) // 2])
         return [tmp / "t.jpg"], "t.jpg"
@@ -60,15 +47,15 @@ def _bad_image_case(case, tmp):
         (tmp / "text.png").write_text("hello, I am text")
         return [tmp / "text.png"], "not an image"
     if case == "1x1 image":
-        return [_save(tmp / "one.png", np.zeros((1, 1, 3), np.uint8))], "at least 16x16"
+        return [save_image(tmp / "one.png", np.zeros((1, 1, 3), np.uint8))], "at least 16x16"
     if case == "10x10 image":
-        return [_save(tmp / "ten.png", np.zeros((10, 10, 3), np.uint8))], "at least 16x16"
+        return [save_image(tmp / "ten.png", np.zeros((10, 10, 3), np.uint8))], "at least 16x16"
     if case == "image over the pixel limit":
         return [photo], "limit of 5000"
     if case == "FOV mask of another size":
-        return [photo, "--fov", _save(tmp / "m.png", np.full((50, 60), 255, np.uint8))], "60x50"
+        return [photo, "--fov", save_image(tmp / "m.png", np.full((50, 60), 255, np.uint8))], "60x50"
     if case == "all-zero FOV mask":
-        return [photo, "--fov", _save(tmp / "z.png", np.zeros((160, 200), np.uint8))], "empty"
+        return [photo, "--fov", save_image(tmp / "z.png", np.zeros((160, 200), np.uint8))], "empty"
     raise AssertionError(case)
 
 
@@ -77,6 +64,7 @@ BAD_IMAGES = ["missing path", "directory instead of a FOV mask file", "zero-byte
               "FOV mask of another size", "all-zero FOV mask"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", BAD_IMAGES)
 def test_bad_images_and_masks(weights, tmp_path, case):
     args, fragment = _bad_image_case(case, tmp_path)
@@ -92,13 +80,14 @@ def test_bad_images_and_masks(weights, tmp_path, case):
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]  # nothing half-written
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["grey PNG", "RGBA PNG", "palette PNG", "16-bit PNG", "16-bit TIFF"])
 def test_unusual_but_valid_images_are_segmented(weights, tmp_path, case):
     rgb = fundus()
     if case == "grey PNG":
-        path = _save(tmp_path / "g.png", rgb[..., 0])
+        path = save_image(tmp_path / "g.png", rgb[..., 0])
     elif case == "RGBA PNG":
-        path = _save(tmp_path / "a.png", np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]))
+        path = save_image(tmp_path / "a.png", np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]))
     elif case == "palette PNG":
         path = tmp_path / "p.png"
         Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE).save(path)
@@ -116,37 +105,41 @@ def test_unusual_but_valid_images_are_segmented(weights, tmp_path, case):
 
 # --- weights, configs, datasets, output folders ----------------------------------------------------
 
+@pytest.mark.slow
 def test_truncated_weights(weights, tmp_path):
     cut = tmp_path / "cut.safetensors"
     data = Path(weights).read_bytes()
     cut.write_bytes(data[: len(data) // 2])
     (tmp_path / "cut.json").write_text(Path(weights).with_suffix(".json").read_text())
-    _write_photos(tmp_path / "p", 1)
+    write_photos(tmp_path / "p", 1)
     proc = run_cli("segment", tmp_path / "p", "--out", tmp_path / "o", "--weights", cut, "--no-progress")
     record_case("segment: truncated .safetensors", proc)
     assert_clean_error(proc, "cut.safetensors")
 
 
+@pytest.mark.slow
 def test_weights_for_another_architecture(weights, tmp_path):
     other = tmp_path / "other.safetensors"
     other.write_bytes(Path(weights).read_bytes())  # CaFFNet tensors...
     card = json.loads(Path(weights).with_suffix(".json").read_text())
     card["model"] = {"name": "unet", "options": {}}  # ...described as a U-Net
     other.with_suffix(".json").write_text(json.dumps(card))
-    _write_photos(tmp_path / "p", 1)
+    write_photos(tmp_path / "p", 1)
     proc = run_cli("segment", tmp_path / "p", "--out", tmp_path / "o", "--weights", other, "--no-progress")
     record_case("segment: weights of another architecture", proc)
     assert_clean_error(proc, "unet")
 
 
+@pytest.mark.slow
 def test_pickle_weights_are_refused(tmp_path):
     torch.save({"x": torch.zeros(1)}, tmp_path / "w.pt")
-    _write_photos(tmp_path / "p", 1)
+    write_photos(tmp_path / "p", 1)
     proc = run_cli("segment", tmp_path / "p", "--out", tmp_path / "o", "--weights", tmp_path / "w.pt", "--no-progress")
     record_case("segment: pickled weights (.pt)", proc)
     assert_clean_error(proc, "pickle")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("override, fragment", [("train.epochz=3", "epochz"), ("train.epochs=many", "train.epochs")])
 def test_bad_config_keys_and_types(tmp_path, override, fragment):
     proc = run_cli("train", "--set", override, "--out", tmp_path / "run")
@@ -155,8 +148,9 @@ def test_bad_config_keys_and_types(tmp_path, override, fragment):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_dataset_folder_with_a_missing_label(weights, tmp_path):
-    _make_folder(tmp_path / "data", n=2, size=64)
+    make_folder(tmp_path / "data", n=2, size=64)
     next((tmp_path / "data" / "masks").iterdir()).unlink()
     proc = run_cli("evaluate", "--weights", weights, "--dataset", "folder", "--data", tmp_path / "data",
                    "--out", tmp_path / "ev", "--no-progress")
@@ -164,8 +158,9 @@ def test_dataset_folder_with_a_missing_label(weights, tmp_path):
     assert_clean_error(proc, "mask")
 
 
+@pytest.mark.slow
 def test_read_only_output_folder(weights, tmp_path):
-    photo = _save(tmp_path / "eye.png", fundus())
+    photo = save_image(tmp_path / "eye.png", fundus())
     if os.geteuid() == 0:  # root ignores permission bits: use a place nobody can create folders in
         out = Path("/proc/vesselseg_out")
     else:
@@ -178,11 +173,12 @@ def test_read_only_output_folder(weights, tmp_path):
     assert str(out) in proc.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_batch_leaves_no_half_written_file(weights, tmp_path):
     photos, out = tmp_path / "photos", tmp_path / "out"
     photos.mkdir()
     for i in range(40):
-        _save(photos / f"eye{i:02d}.png", fundus(480, 600, radius=220, seed=i))
+        save_image(photos / f"eye{i:02d}.png", fundus(480, 600, radius=220, seed=i))
     proc = subprocess.Popen([sys.executable, "-m", "vesselseg", "segment", str(photos), "--out", str(out),
                              "--weights", str(weights), "--no-progress", "--threads", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -211,18 +207,19 @@ def test_ctrl_c_during_a_batch_leaves_no_half_written_file(weights, tmp_path):
 
 def _photo_and_outputs(weights, tmp):
     """A photograph segmented once into tmp/out -> (photo, out, {kind: path})."""
-    photo = _save(tmp / "eye.png", fundus())
+    photo = save_image(tmp / "eye.png", fundus())
     out = tmp / "out"
     proc = run_cli("segment", photo, "--out", out, "--weights", weights, "--no-progress")
     assert proc.returncode == 0, proc.stderr
     return photo, out, {k: out / f"eye_{k}.png" for k in ("vessels", "prob", "overlay")}
 
 
+@pytest.mark.slow
 def test_an_edited_mask_is_kept_when_another_output_is_missing(weights, tmp_path):
     photo, out, paths = _photo_and_outputs(weights, tmp_path)
     edited = np.zeros((160, 200), np.uint8)
     edited[10:20, 10:190] = 255  # the user's hand-corrected mask
-    _save(paths["vessels"], edited)
+    save_image(paths["vessels"], edited)
     before = paths["vessels"].read_bytes()
     paths["overlay"].unlink()
     proc = run_cli("segment", photo, "--out", out, "--weights", weights, "--no-progress")
@@ -233,6 +230,7 @@ def test_an_edited_mask_is_kept_when_another_output_is_missing(weights, tmp_path
     assert "kept the existing eye_vessels.png, eye_prob.png" in proc.stdout
 
 
+@pytest.mark.slow
 def test_read_only_outputs_are_never_replaced(weights, tmp_path):
     photo, out, paths = _photo_and_outputs(weights, tmp_path)
     paths["prob"].unlink()
@@ -246,14 +244,15 @@ def test_read_only_outputs_are_never_replaced(weights, tmp_path):
     assert paths["vessels"].read_bytes() == before and not (paths["vessels"].stat().st_mode & 0o222)
 
 
+@pytest.mark.slow
 def test_a_mask_of_two_isolated_pixels_is_measured(tmp_path):
     mask = np.zeros((64, 64), np.uint8)
     mask[10, 10] = mask[40, 50] = 255
-    path = _save(tmp_path / "specks.png", mask)
-    proc = run_cli("measure", path, "--out", tmp_path / "m.csv")
+    path = save_image(tmp_path / "specks.png", mask)
+    proc = run_cli("measure", path, "--out", tmp_path / "m")
     record_case("measure: a mask of two isolated pixels", proc, message=proc.stdout.strip().splitlines()[0])
     assert proc.returncode == 0, proc.stderr
-    row = next(iter(__import__("csv").DictReader(open(tmp_path / "m.csv"))))
+    row = next(iter(__import__("csv").DictReader(open(tmp_path / "m" / "measurements.csv"))))
     assert row["segments"] == "0" and row["vessel_pixels"] == "2" and row["length_px"] == "0"
     assert "isolated specks" in row["note"]
 
@@ -269,9 +268,10 @@ def test_measure_without_the_measure_extra_says_what_to_install(monkeypatch):
         measure_mask(mask, None, None, name="x")
 
 
+@pytest.mark.slow
 def test_segment_measure_batch_goes_on_past_a_failed_measurement_and_keeps_the_table(weights, tmp_path):
     photos = tmp_path / "photos"
-    _write_photos(photos, 2)
+    write_photos(photos, 2)
     out = tmp_path / "out"
     proc = run_cli("segment", photos, "--out", out, "--weights", weights, "--no-progress", "--measure")
     assert proc.returncode == 0, proc.stderr
@@ -279,7 +279,7 @@ def test_segment_measure_batch_goes_on_past_a_failed_measurement_and_keeps_the_t
     edited = table.read_text().replace("eye0,derived,", "eye0,derived (checked by hand),", 1)
     assert edited != table.read_text()
     table.write_text(edited)
-    _write_photos(photos, 3)  # a third photograph arrives
+    write_photos(photos, 3)  # a third photograph arrives
     proc = run_cli("segment", photos, "--out", out, "--weights", weights, "--no-progress", "--measure")
     record_case("segment --measure: re-run with an edited table", proc, message=proc.stdout.strip().splitlines()[-2])
     assert proc.returncode == 0, proc.stderr
@@ -289,8 +289,9 @@ def test_segment_measure_batch_goes_on_past_a_failed_measurement_and_keeps_the_t
     assert len(json.loads(table.with_suffix(".json").read_text())) == 3
 
 
+@pytest.mark.slow
 def test_training_that_diverges_stops_with_a_clear_error_and_saves_no_weights(tmp_path):
-    _make_folder(tmp_path / "data", n=2, size=64)
+    make_folder(tmp_path / "data", n=2, size=64)
     run = tmp_path / "run"
     proc = run_cli("train", "--set", "dataset.name=folder", "--set", f"dataset.data={tmp_path / 'data'}",
                    "--set", "model.name=unet", "--set", "model.options={base_channels: 4, depth: 2}",
@@ -301,12 +302,13 @@ def test_training_that_diverges_stops_with_a_clear_error_and_saves_no_weights(tm
     assert not (run / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_training_stops_at_the_first_non_finite_loss(tmp_path, monkeypatch):
     """Library level: a loss that turns NaN in the second epoch keeps the first epoch's checkpoint."""
     from vesselseg.engine import trainer as trainer_mod
     from vesselseg.errors import TrainingError
 
-    _make_folder(tmp_path / "data", n=2, size=64)
+    make_folder(tmp_path / "data", n=2, size=64)
     real = trainer_mod.Trainer.train_epoch
 
     def poisoned(self):
@@ -329,9 +331,10 @@ def test_training_stops_at_the_first_non_finite_loss(tmp_path, monkeypatch):
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not __import__("importlib").util.find_spec("onnxruntime"), reason="needs the export extra")
 def test_a_broken_cached_onnx_export_is_made_again_and_exports_never_share_a_temp_name(weights, tmp_path, monkeypatch):
-    from vesselseg.export import onnx as onnx_mod
+    import vesselseg.inference.onnx as onnx_mod
 
     monkeypatch.setenv("VESSELSEG_CACHE", str(tmp_path / "cache"))
     first = onnx_mod.onnx_for_weights(weights)
@@ -341,7 +344,7 @@ def test_a_broken_cached_onnx_export_is_made_again_and_exports_never_share_a_tem
     assert again == first and again.read_bytes() == good
     # several processes exporting at once: every one succeeds and the cache holds one good file
     first.unlink()
-    code = ("import sys; from vesselseg.export.onnx import onnx_for_weights, OnnxModel; "
+    code = ("import sys; from vesselseg.inference.onnx import onnx_for_weights, OnnxModel; "
             "p = onnx_for_weights(sys.argv[1]); OnnxModel(p); print(p)")
     env = dict(os.environ, VESSELSEG_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(weights)], env=env, stdout=subprocess.PIPE,
@@ -354,7 +357,7 @@ def test_a_broken_cached_onnx_export_is_made_again_and_exports_never_share_a_tem
 
 
 def test_an_unwritable_cache_does_not_leave_a_new_temp_folder_every_run(weights, tmp_path, monkeypatch):
-    from vesselseg.export import onnx as onnx_mod
+    import vesselseg.inference.onnx as onnx_mod
 
     monkeypatch.setenv("VESSELSEG_CACHE", "/proc/vesselseg-cache")  # cannot be created, even by root
     monkeypatch.setattr(onnx_mod.tempfile, "tempdir", str(tmp_path / "tmp"))
@@ -365,13 +368,14 @@ def test_an_unwritable_cache_does_not_leave_a_new_temp_folder_every_run(weights,
     assert len(list((tmp_path / "tmp").iterdir())) == 1
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_batch_cleanly_with_no_partial_outputs(weights, tmp_path, monkeypatch):
     import errno
 
     from vesselseg.segmentation import Segmenter, segment_files
 
     photos = tmp_path / "photos"
-    _write_photos(photos, 4)
+    write_photos(photos, 4)
     files = sorted(photos.iterdir())
     out = tmp_path / "out"
     saves = {"n": 0}
@@ -391,8 +395,9 @@ def test_a_full_disk_stops_the_batch_cleanly_with_no_partial_outputs(weights, tm
     assert sorted(p.name for p in out.iterdir()) == ["eye0_overlay.png", "eye0_prob.png", "eye0_vessels.png"]
 
 
+@pytest.mark.slow
 def test_training_images_smaller_than_a_patch_give_a_clear_error(tmp_path):
-    _make_folder(tmp_path / "data", n=2, size=40)
+    make_folder(tmp_path / "data", n=2, size=40)
     proc = run_cli("train", "--set", "dataset.name=folder", "--set", f"dataset.data={tmp_path / 'data'}",
                    "--set", "model.name=unet", "--set", "patches.size=48", "--out", tmp_path / "run", "--no-progress")
     record_case("train: folder images (40x40) smaller than patches.size=48", proc)

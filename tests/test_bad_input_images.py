@@ -17,10 +17,9 @@ import zlib
 import numpy as np
 import pytest
 import tifffile
+from conftest import assert_clean_error, fundus, record_case, run_cli
 from PIL import Image, ImageOps
 
-from conftest import assert_clean_error, record_case, run_cli
-from test_segment import fundus
 from vesselseg.errors import InputError
 from vesselseg.inference import predict
 from vesselseg.io.fov import fov_implausible
@@ -153,7 +152,7 @@ def test_a_faint_probability_map_is_not_taken_for_12bit_data(tmp_path, capsys):
     prob = np.zeros((64, 64), np.float32)
     prob[10:20], prob[30:40] = 0.2, 0.1
     write_probability(tmp_path / "faint_prob.png", prob)
-    mask, _, _, _ = _mask_from_file(tmp_path / "faint_prob.png", 0.5, None)
+    mask = _mask_from_file(tmp_path / "faint_prob.png", 0.5, None).mask
     assert not mask.any() and "note:" not in capsys.readouterr().err
     assert _mask_from_file(tmp_path / "faint_prob.png", 0.15, None)[0].sum() == 640
 
@@ -357,6 +356,7 @@ def test_tiny_tiles_are_raised_to_the_minimum(tiny_weights):
 
 # --- the command line --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_notes_for_photographs_read_differently(tiny_weights, tmp_path):
     """One batch, one note per photograph (stderr), every photograph segmented correctly."""
     import cv2
@@ -390,6 +390,7 @@ def test_cli_notes_for_photographs_read_differently(tiny_weights, tmp_path):
         assert im.size == (160, 200)  # displayed orientation: 160 wide, 200 high
 
 
+@pytest.mark.slow
 def test_cli_strip_and_tiny_tile_notes(tiny_weights, tmp_path):
     strip = np.zeros((50, 3000, 3), np.uint8)
     strip[:] = (180, 90, 40)
@@ -407,6 +408,7 @@ def test_cli_strip_and_tiny_tile_notes(tiny_weights, tmp_path):
         assert im.size == (3000, 50)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["float TIFF with NaN", "TIFF header of 30000x30000", "--scale 8 over the limit"])
 def test_cli_refusals(tiny_weights, tmp_path, case):
     env, extra = None, []

@@ -19,22 +19,15 @@ import click
 import numpy as np
 import pytest
 import torch
+from conftest import fundus, make_folder, record_case, run_cli
 from PIL import Image
 
-from conftest import record_case, run_cli
-from test_folder_training import _make_folder
-from test_segment import fundus
 from vesselseg.engine.config import MAX_PATCH, load_config
-from vesselseg.engine.weights import load_model, save_weights
 from vesselseg.errors import ConfigError, InputError
+from vesselseg.inference.weights import load_model, save_weights
 from vesselseg.models import create
 
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
-
-
-@pytest.fixture
-def weights(tiny_weights):
-    return tiny_weights
 
 
 @pytest.fixture
@@ -185,7 +178,7 @@ def test_valid_torchrun_variables_still_choose_the_shard(no_torchrun):
     no_torchrun.setenv("RANK", "0")
     assert parse_shard(None) is None
     assert parse_shard("2/3") == (2, 3)
-    from vesselseg.engine.distributed import env_ranks
+    from vesselseg.settings import env_ranks
 
     for k, v in {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}.items():
         no_torchrun.setenv(k, v)  # what torchrun sets on the second of two nodes
@@ -194,12 +187,9 @@ def test_valid_torchrun_variables_still_choose_the_shard(no_torchrun):
 
 def test_empty_path_variables_mean_unset(monkeypatch):
     from vesselseg.settings import data_root
-    from vesselseg.study.results import default_results_dir
 
-    monkeypatch.setenv("VESSELSEG_RESULTS", "")
     monkeypatch.setenv("VESSELSEG_DATA", "")
-    assert default_results_dir() == Path("results")  # not Path(""), the current folder
-    assert data_root().name == "datasets"
+    assert data_root().name == "datasets"  # not Path(""), the current folder
 
 
 # --- config values (library) -------------------------------------------------------------------
@@ -395,7 +385,7 @@ def test_measure_refuses_a_nan_pixel_size():
 def test_evaluate_refuses_nan_threshold_and_a_window_past_the_image(weights, tmp_path):
     from vesselseg.engine.evaluate import evaluate
 
-    _make_folder(tmp_path / "data", n=2, size=64)
+    make_folder(tmp_path / "data", n=2, size=64)
     with pytest.raises(InputError, match="threshold"):
         evaluate(weights, "folder", tmp_path / "data", threshold=float("nan"), progress=False)
     with pytest.raises(InputError, match=r"--window 2000 is larger than .* \(64x64 px\)"):
@@ -473,7 +463,7 @@ def test_an_empty_fov_gives_no_numpy_warning_and_no_nan():
 def test_an_unwritable_onnx_cache_does_not_leave_a_folder_per_run(weights, tmp_path, monkeypatch):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    from vesselseg.export.onnx import onnx_for_weights
+    from vesselseg.inference.onnx import onnx_for_weights
 
     # A cache that cannot be created whoever runs the test (root ignores permission bits).
     monkeypatch.setenv("VESSELSEG_CACHE", "/proc/vesselseg_cache_test")
@@ -500,6 +490,7 @@ ENV_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case, env, fragment", ENV_CASES, ids=[c[0] for c in ENV_CASES])
 def test_cli_bad_environment_variables(weights, tmp_path, case, env, fragment):
     photo = _photo(tmp_path / "in")
@@ -510,6 +501,7 @@ def test_cli_bad_environment_variables(weights, tmp_path, case, env, fragment):
     assert _kept(out)
 
 
+@pytest.mark.slow
 def test_cli_max_pixels_written_as_2e8_is_accepted(weights, tmp_path):
     photo = _photo(tmp_path / "in")
     proc = run_cli("segment", photo, "--out", tmp_path / "out", "--weights", weights, "--no-progress",
@@ -519,6 +511,7 @@ def test_cli_max_pixels_written_as_2e8_is_accepted(weights, tmp_path):
     assert (tmp_path / "out" / "eye_vessels.png").is_file()
 
 
+@pytest.mark.slow
 def test_cli_train_with_a_rank_outside_the_world_creates_nothing(tmp_path):
     proc = run_cli("train", "--out", tmp_path / "run", env={"RANK": "5", "WORLD_SIZE": "2"}, timeout=120)
     record_case("train: RANK=5 WORLD_SIZE=2", proc)
@@ -545,7 +538,12 @@ OPTION_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case, args, fragment", OPTION_CASES, ids=[c[0] for c in OPTION_CASES])
+#: refused only after torch (or scikit-image) is imported: seconds each, the rest fail in option parsing
+SLOW_OPTION_CASES = {"segment --scale nan", "measure --disc nan,10,5"}
+
+
+@pytest.mark.parametrize("case, args, fragment", [
+    pytest.param(*c, id=c[0], marks=[pytest.mark.slow] if c[0] in SLOW_OPTION_CASES else []) for c in OPTION_CASES])
 def test_cli_bad_option_values(weights, tmp_path, case, args, fragment):
     photo = _photo(tmp_path / "in")
     mask = tmp_path / "in" / "mask.png"
@@ -554,13 +552,14 @@ def test_cli_bad_option_values(weights, tmp_path, case, args, fragment):
     cmd = [a.format(photo=photo, mask=mask) for a in args]
     if cmd[0] in ("segment", "evaluate"):
         cmd += ["--weights", weights, "--no-progress"]
-    cmd += ["--out", out / "t.csv"] if cmd[0] == "measure" else ["--out", out]
+    cmd += ["--out", out]
     proc = run_cli(*cmd, timeout=120)
     record_case(case, proc)
     _one_error_line(proc, fragment)
     assert _kept(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("override", ["patches.size=0", "patches.size=1000", "optim.lr=nan"])
 def test_cli_bad_config_values(tmp_path, override):
     proc = run_cli("train", "--set", override, "--out", tmp_path / "run", timeout=120)
@@ -569,6 +568,7 @@ def test_cli_bad_config_values(tmp_path, override):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["options as a string", "stats mean as text", "unknown model"])
 def test_cli_bad_model_cards(weights, tmp_path, case):
     change, fragment = CARD_CASES[case]
@@ -580,6 +580,7 @@ def test_cli_bad_model_cards(weights, tmp_path, case):
     assert _kept(out)
 
 
+@pytest.mark.slow
 def test_cli_nan_weights(tmp_path):
     model = create("caffnet", base_channels=8)
     with torch.no_grad():
@@ -593,6 +594,7 @@ def test_cli_nan_weights(tmp_path):
     assert _kept(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what", ["weights", "image"])
 def test_cli_fifo_instead_of_a_file(weights, tmp_path, what):
     fifo = tmp_path / ("pipe.safetensors" if what == "weights" else "pipe.png")
@@ -609,6 +611,7 @@ def test_cli_fifo_instead_of_a_file(weights, tmp_path, what):
     assert _kept(out)
 
 
+@pytest.mark.slow
 def test_cli_a_newline_in_a_file_name_stays_one_line(weights, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -620,6 +623,7 @@ def test_cli_a_newline_in_a_file_name_stays_one_line(weights, tmp_path):
     assert all("bad\\nname.png" in l or "bad" not in l for l in proc.stdout.splitlines())  # progress lines too
 
 
+@pytest.mark.slow
 def test_cli_exit_status_one_bad_image_is_2_a_batch_with_failures_is_1(weights, tmp_path):
     folder = tmp_path / "in"
     _photo(folder, "good.png")
@@ -632,7 +636,7 @@ def test_cli_exit_status_one_bad_image_is_2_a_batch_with_failures_is_1(weights, 
     record_case("segment: a batch with one broken image", batch)
     assert batch.returncode == 1 and "Traceback" not in batch.stderr
     assert batch.stderr.startswith("error: 1 of 2 failed:") and (tmp_path / "o2" / "good_vessels.png").is_file()
-    measure_one = run_cli("measure", folder / "broken.png", "--out", tmp_path / "m" / "t.csv", timeout=120)
+    measure_one = run_cli("measure", folder / "broken.png", "--out", tmp_path / "m", timeout=120)
     record_case("measure: the one input given is broken", measure_one)
     _one_error_line(measure_one, "broken.png")
 

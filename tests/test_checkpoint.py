@@ -1,6 +1,5 @@
-import torch
-
 import pytest
+import torch
 
 from vesselseg.engine.checkpoint import load_latest, save_checkpoint
 from vesselseg.errors import InputError

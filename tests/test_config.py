@@ -1,9 +1,8 @@
 import pytest
+from conftest import assert_clean_error, run_cli
 
 from vesselseg.engine.config import Config, load_config, parse_overrides
 from vesselseg.errors import ConfigError
-from conftest import assert_clean_error, run_cli
-
 from vesselseg.settings import repo_root
 
 CONFIGS = sorted((repo_root() / "configs").glob("*.yaml"))
@@ -53,7 +52,133 @@ def test_bad_yaml_file(tmp_path):
         load_config(p)
 
 
+@pytest.mark.slow
 def test_cli_bad_config_is_one_line(tmp_path):
     proc = run_cli("train", "--set", "train.epochz=2", "--out", tmp_path / "run")
     assert_clean_error(proc, "train.epochz")
     assert not (tmp_path / "run").exists()
+
+
+# -- base: inheritance -------------------------------------------------------------------------
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_base_chain_merges_section_by_section(tmp_path):
+    _write(tmp_path / "root.yaml", "name: root\ndataset: {name: chase}\n"
+                                   "model: {name: unet, options: {drop_prob: 0.1, attention: se}}\n"
+                                   "train: {epochs: 7, seed: 3}\n")
+    _write(tmp_path / "mid.yaml", "base: root.yaml\nname: mid\n"
+                                  "model: {options: {attention: cbam, drop_skips: [1]}}\ntrain: {epochs: 9}\n")
+    leaf = _write(tmp_path / "leaf.yaml", "base: mid.yaml\nname: leaf\nloss: {name: dice, ds_weights: [1.0]}\n")
+    cfg = load_config(leaf)
+    assert cfg.name == "leaf" and cfg.dataset.name == "chase" and cfg.model.name == "unet"
+    assert cfg.model.options == {"drop_prob": 0.1, "attention": "cbam", "drop_skips": [1]}  # options merge key by key
+    assert cfg.train.epochs == 9 and cfg.train.seed == 3  # sections merge key by key
+    assert cfg.loss.name == "dice" and cfg.loss.ds_weights == [1.0]  # lists are replaced whole
+    assert cfg.patches.size == Config().patches.size  # the rest: dataclass defaults
+    assert load_config(tmp_path / "mid.yaml").loss.name == Config().loss.name  # a base is unchanged by its children
+
+
+def test_base_path_is_relative_to_the_file_not_the_working_folder(tmp_path, monkeypatch):
+    _write(tmp_path / "configs" / "common" / "base.yaml", "train: {epochs: 4}\n")
+    child = _write(tmp_path / "configs" / "exp" / "child.yaml", "base: ../common/base.yaml\nname: child\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert load_config(child).train.epochs == 4
+    monkeypatch.chdir(tmp_path / "configs")
+    assert load_config("exp/child.yaml").train.epochs == 4  # a relative config path too
+
+
+def test_set_overrides_apply_after_the_base_chain(tmp_path):
+    _write(tmp_path / "base.yaml", "train: {epochs: 4, seed: 1}\nmodel: {options: {drop_prob: 0.1}}\n")
+    child = _write(tmp_path / "child.yaml", "base: base.yaml\nname: child\ntrain: {epochs: 6}\n")
+    cfg = load_config(child, ["train.epochs=2", "train.seed=5", "model.options.drop_prob=0.0"])
+    assert cfg.train.epochs == 2 and cfg.train.seed == 5 and cfg.model.options == {"drop_prob": 0.0}
+    with pytest.raises(ConfigError, match="base"):
+        load_config(child, ["base=other.yaml"])
+
+
+def test_saved_config_is_resolved_and_has_no_base(tmp_path):
+    from vesselseg.engine.config import save_config
+
+    _write(tmp_path / "base.yaml", "dataset: {name: stare}\ntrain: {epochs: 4}\n")
+    child = _write(tmp_path / "child.yaml", "base: base.yaml\nname: child\n")
+    save_config(load_config(child), tmp_path / "run.yaml")
+    text = (tmp_path / "run.yaml").read_text()
+    assert "base" not in text and "stare" in text and "epochs: 4" in text
+    assert load_config(tmp_path / "run.yaml").to_dict() == load_config(child).to_dict()
+
+
+@pytest.mark.parametrize("files,start,msg", [
+    ({"a.yaml": "base: a.yaml\n"}, "a.yaml", r"a\.yaml: base 'a\.yaml' makes a cycle"),
+    ({"a.yaml": "base: b.yaml\n", "b.yaml": "base: c.yaml\n", "c.yaml": "base: a.yaml\n"}, "a.yaml",
+     r"c\.yaml: base 'a\.yaml' makes a cycle \(.*a\.yaml -> .*b\.yaml -> .*c\.yaml -> .*a\.yaml\)"),
+    ({"a.yaml": "base: missing.yaml\n"}, "a.yaml", r"a\.yaml: base 'missing\.yaml': .*missing\.yaml not found"),
+    ({"a.yaml": "base: b.yaml\n", "b.yaml": "base: gone.yaml\n"}, "a.yaml", r"b\.yaml: base 'gone\.yaml'"),
+    ({"a.yaml": "base: [b.yaml]\n"}, "a.yaml", r"a\.yaml: base: expected the path"),
+    ({"a.yaml": "base: sub\n", "sub/x.yaml": ""}, "a.yaml", r"a\.yaml: base 'sub': .* not a regular file"),
+    ({"a.yaml": "base: b.yaml\n", "b.yaml": "train: {epochz: 1}\n"}, "a.yaml", r"train\.epochz"),
+])
+def test_bad_base_is_a_config_error_naming_the_file(tmp_path, files, start, msg):
+    for name, text in files.items():
+        _write(tmp_path / name, text)
+    with pytest.raises(ConfigError, match=msg):
+        load_config(tmp_path / start)
+
+
+def test_shipped_configs_keep_their_names_and_bases_resolve():
+    """Every run config names itself (the study runner reads ``name`` without resolving bases)."""
+    import yaml
+
+    root = repo_root() / "configs"
+    for path in sorted(root.glob("*.yaml")) + sorted((root / "general").glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text())
+        assert raw.get("name") == path.stem, path
+        assert load_config(path).name == path.stem
+
+
+# -- legacy and dead settings ------------------------------------------------------------------
+
+def test_legacy_train_deterministic_is_dropped(tmp_path):
+    """Configs, run folders and checkpoints written before ``train.deterministic`` was removed
+    still load; the key is gone from the resolved config (and so from model cards)."""
+    from vesselseg.engine.config import config_from_dict
+
+    p = _write(tmp_path / "old.yaml", "name: old\ntrain: {epochs: 3, deterministic: true}\n")
+    cfg = load_config(p)
+    assert cfg.train.epochs == 3 and "deterministic" not in cfg.to_dict()["train"]
+    old_state = Config().to_dict()
+    old_state["train"]["deterministic"] = False
+    assert "deterministic" not in config_from_dict(old_state).to_dict()["train"]
+    with pytest.raises(ConfigError, match="unknown config key deterministic"):  # only where it lived
+        load_config(None, ["deterministic=true"])
+
+
+def test_bf16_autocasts_on_the_training_device(monkeypatch):
+    import contextlib
+
+    import torch
+
+    from vesselseg.engine.trainer import autocast_context
+
+    assert isinstance(autocast_context(torch.device("cpu"), False), contextlib.nullcontext)
+    amp = autocast_context(torch.device("cpu"), True)
+    assert amp.device == "cpu" and amp.fast_dtype == torch.bfloat16
+    with amp:
+        assert torch.is_autocast_enabled("cpu")
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    # a CUDA model gets CUDA autocast, not CPU autocast (which would leave it in float32)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    with pytest.warns(UserWarning) if not torch.cuda.is_available() else contextlib.nullcontext():
+        amp = autocast_context(torch.device("cuda", 0), True)
+    assert amp.device == "cuda" and amp.fast_dtype == torch.bfloat16
+    # a GPU without bfloat16 is refused by name instead of failing inside torch
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: "Old GPU")
+    with pytest.raises(ConfigError, match="train.bf16: Old GPU has no bfloat16 support"):
+        autocast_context(torch.device("cuda", 0), True)

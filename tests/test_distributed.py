@@ -7,9 +7,10 @@ import subprocess
 import sys
 
 import pytest
+import torch
+import torch.distributed
 import yaml
-
-from test_folder_training import _make_folder
+from conftest import make_folder
 
 #: Per-epoch mean training loss, 2 ranks x 8 vs 1 process x 16 patches per step. On CPUs each
 #: rank's BatchNorm sees only its 8 patches (PyTorch has no CPU SyncBatchNorm), so the runs are
@@ -29,10 +30,13 @@ def _train(args, cwd, env):
     return proc
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
+@pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
+                    reason="this PyTorch build has no torch.distributed with the gloo backend")
 def test_two_process_gloo_training_matches_one_process(tmp_path):
-    pytest.importorskip("torch.distributed")
-    _make_folder(tmp_path / "data", n=3, size=64)
+    make_folder(tmp_path / "data" / "train", n=3, size=64)
+    make_folder(tmp_path / "data" / "test", n=2, size=64, seed=1, stem="held_out")  # scored, never trained on
     cfg = {"name": "ddp", "dataset": {"name": "folder", "data": str(tmp_path / "data")},
            "model": {"name": "unet", "options": {"base_channels": 4, "depth": 2}},
            "patches": {"per_image": 64}, "train": {"epochs": 3, "batch_size": 16, "threads": 1},

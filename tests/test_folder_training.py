@@ -2,31 +2,20 @@
 
 import json
 
-import numpy as np
-from PIL import Image
+import pytest
+from conftest import make_folder
 
 from vesselseg.api import train
 
+_make_folder = make_folder  # the name tests/test_study.py imports
 
-def _make_folder(root, n=3, size=72):
-    rng = np.random.default_rng(0)
-    for sub in ("images", "masks"):
-        (root / sub).mkdir(parents=True)
-    for i in range(n):
-        mask = np.zeros((size, size), bool)
-        for _ in range(4):  # random straight "vessels"
-            if rng.random() < 0.5:
-                mask[rng.integers(0, size), :] = True
-            else:
-                mask[:, rng.integers(0, size)] = True
-        img = np.full((size, size, 3), 170, np.uint8)
-        img[mask] = (60, 30, 20)
-        Image.fromarray(img).save(root / "images" / f"img{i}.png")
-        Image.fromarray(mask.astype(np.uint8) * 255).save(root / "masks" / f"img{i}_mask.png")
+pytestmark = pytest.mark.slow  # trains a network
 
 
 def test_train_and_evaluate_on_folder(tmp_path):
-    _make_folder(tmp_path / "data")
+    """Trained on data/train, scored on the held-out data/test (other images, other vessels)."""
+    make_folder(tmp_path / "data" / "train", n=3, seed=0)
+    make_folder(tmp_path / "data" / "test", n=2, seed=1, stem="held_out")
     out = train(None, [
         "dataset.name=folder", f"dataset.data={tmp_path / 'data'}", "model.name=unet",
         "model.options={base_channels: 4, depth: 2}", "patches.per_image=64", "train.epochs=3",
@@ -34,5 +23,8 @@ def test_train_and_evaluate_on_folder(tmp_path):
     ], out_dir=tmp_path / "run", progress=False)
     card = json.loads((tmp_path / "run" / "model.json").read_text())
     assert card["dataset"] == {"name": "folder", "train_images": 3}
-    # synthetic dark lines on a flat background are easy: the ranking must already be good
+    scored = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
+    assert scored["names"] == ["held_out0", "held_out1"]  # the test split, none of the 3 training images
+    assert scored["setup"]["split"] == "test"
+    # synthetic dark lines on a flat background are easy: the ranking on unseen images must already be good
     assert card["test_metrics"]["pooled"]["auc"] > 0.9, out["metrics"]

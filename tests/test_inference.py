@@ -151,7 +151,7 @@ def test_inputs_modes_and_errors():
 
 
 def test_padded_training_patch_from_model_multiple_and_card():
-    from vesselseg.engine.predictor import Predictor
+    from vesselseg.inference.predictor import Predictor
     from vesselseg.models import create
 
     unet = create("unet", base_channels=4, depth=4)  # pads inputs to a multiple of 16

@@ -1,24 +1,19 @@
 import numpy as np
 import pytest
 import tifffile
+from conftest import needs_data, requires_dataset, save_image
 from PIL import Image
 
-from conftest import needs_data
 from vesselseg.errors import InputError
 from vesselseg.io import read_image, read_mask, write_png
 from vesselseg.io.datasets import folder_samples, load_sample, load_split
 from vesselseg.io.fov import derive_fov
 
 
-def _save(path, arr, **kw):
-    Image.fromarray(arr).save(path, **kw)
-    return path
-
-
 @pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif", ".gif", ".ppm", ".bmp"])
 def test_read_image_formats_rgb_float(tmp_path, suffix):
     arr = (np.random.default_rng(0).random((20, 24, 3)) * 255).astype(np.uint8)
-    p = _save(tmp_path / f"a{suffix}", arr)
+    p = save_image(tmp_path / f"a{suffix}", arr)
     img = read_image(p)
     assert img.shape == (20, 24, 3) and img.dtype == np.float32
     assert 0.0 <= img.min() and img.max() <= 1.0
@@ -28,12 +23,12 @@ def test_read_image_formats_rgb_float(tmp_path, suffix):
 
 def test_read_image_grey_rgba_palette_16bit(tmp_path):
     grey = np.arange(400, dtype=np.uint8).reshape(20, 20)
-    img = read_image(_save(tmp_path / "g.png", grey))
+    img = read_image(save_image(tmp_path / "g.png", grey))
     assert img.shape == (20, 20, 3) and np.allclose(img[..., 0], img[..., 2])
     rgba = np.zeros((20, 20, 4), np.uint8)
     rgba[..., 0] = 200
     rgba[..., 3] = 10
-    assert read_image(_save(tmp_path / "a.png", rgba))[0, 0, 0] == pytest.approx(200 / 255)
+    assert read_image(save_image(tmp_path / "a.png", rgba))[0, 0, 0] == pytest.approx(200 / 255)
     pal = Image.fromarray(grey).convert("P")
     pal.save(tmp_path / "p.gif")
     assert read_image(tmp_path / "p.gif").shape == (20, 20, 3)
@@ -83,18 +78,18 @@ def test_bad_files_raise_input_error(tmp_path, make, msg):
 
 def test_truncated_and_tiny_images(tmp_path):
     arr = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
-    _save(tmp_path / "t.jpg", arr)
+    save_image(tmp_path / "t.jpg", arr)
     data = (tmp_path / "t.jpg").read_bytes()
     (tmp_path / "t.jpg").write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="t.jpg"):
         read_image(tmp_path / "t.jpg")
-    _save(tmp_path / "one.png", np.zeros((1, 1, 3), np.uint8))
+    save_image(tmp_path / "one.png", np.zeros((1, 1, 3), np.uint8))
     with pytest.raises(InputError, match="at least 16x16"):
         read_image(tmp_path / "one.png")
 
 
 def test_pixel_limit(tmp_path, monkeypatch):
-    _save(tmp_path / "big.png", np.zeros((100, 100, 3), np.uint8))
+    save_image(tmp_path / "big.png", np.zeros((100, 100, 3), np.uint8))
     monkeypatch.setenv("VESSELSEG_MAX_PIXELS", "5000")
     with pytest.raises(InputError, match="limit of 5000"):
         read_image(tmp_path / "big.png")
@@ -121,8 +116,8 @@ def test_folder_dataset(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "masks").mkdir()
     for stem in ("a", "b", "a1"):
-        _save(tmp_path / "images" / f"{stem}.png", np.zeros((20, 20, 3), np.uint8))
-        _save(tmp_path / "masks" / f"{stem}_manual.png", np.zeros((20, 20), np.uint8))
+        save_image(tmp_path / "images" / f"{stem}.png", np.zeros((20, 20, 3), np.uint8))
+        save_image(tmp_path / "masks" / f"{stem}_manual.png", np.zeros((20, 20), np.uint8))
     samples = folder_samples(tmp_path)
     assert [s.name for s in samples] == ["a", "a1", "b"]
     assert samples[0].label.name == "a_manual.png" and samples[1].label.name == "a1_manual.png"
@@ -155,8 +150,7 @@ EXPECTED = {  # dataset, split: (count, (H, W), second observer present)
 }
 
 
-@needs_data
-@pytest.mark.parametrize("key", list(EXPECTED))
+@pytest.mark.parametrize("key", [pytest.param(k, marks=requires_dataset(k[0]), id="-".join(k)) for k in EXPECTED])
 def test_real_dataset_splits(key):
     name, split = key
     count, shape, has2 = EXPECTED[key]

@@ -4,16 +4,15 @@ import json
 
 import numpy as np
 import pytest
-from conftest import assert_clean_error, run_cli
-from PIL import Image
+from conftest import assert_clean_error, run_cli, save_image
 from scipy import ndimage as ndi
 from skimage.draw import line
 
 from vesselseg.api import measure
 from vesselseg.errors import InputError
 from vesselseg.measure import fractal_dimension, measure_mask
-from vesselseg.measure.measurements import zone_b
 from vesselseg.measure.tortuosity import arc_chord, mean_curvature
+from vesselseg.measure.zones import zone_b
 
 
 @pytest.mark.parametrize("width", [3, 5, 9])
@@ -118,22 +117,18 @@ def test_pixel_size_and_zone_b():
     assert s["zoneB_length_px"] < s["length_px"] and s["zoneB_segments"] == 2  # the bar crosses the ring twice
 
 
-def _save(path, arr):
-    Image.fromarray(arr).save(path)
-    return path
-
-
+@pytest.mark.slow
 def test_cli_measure_masks_probability_maps_and_bad_files(tmp_path):
     m = np.zeros((100, 200), np.uint8)
     m[45:56, 20:180] = 255
-    _save(tmp_path / "bar.png", m)
-    _save(tmp_path / "binary01.png", (m > 0).astype(np.uint8))  # a 0/1 mask is still a mask
+    save_image(tmp_path / "bar.png", m)
+    save_image(tmp_path / "binary01.png", (m > 0).astype(np.uint8))  # a 0/1 mask is still a mask
     grad = np.tile(np.linspace(0, 255, 200).astype(np.uint8), (100, 1))
-    _save(tmp_path / "prob.png", grad)
-    _save(tmp_path / "empty.png", np.zeros((60, 60), np.uint8))
+    save_image(tmp_path / "prob.png", grad)
+    save_image(tmp_path / "empty.png", np.zeros((60, 60), np.uint8))
     (tmp_path / "broken.png").write_text("not an image")
-    table = tmp_path / "out" / "m.csv"
-    proc = run_cli("measure", tmp_path, "--out", table)
+    table = tmp_path / "out" / "measurements.csv"
+    proc = run_cli("measure", tmp_path, "--out", tmp_path / "out")
     assert proc.returncode == 1 and "broken.png" in proc.stderr and "Traceback" not in proc.stderr
     rows = table.read_text().splitlines()
     assert rows[0].startswith("image,fov_source,fov_pixels") and len(rows) == 5
@@ -144,8 +139,10 @@ def test_cli_measure_masks_probability_maps_and_bad_files(tmp_path):
     detail = json.loads(table.with_suffix(".json").read_text())
     assert detail[0]["segments"] and "width_histogram" in detail[0]
     assert (tmp_path / "out" / "bar_widths.png").exists()
-    again = run_cli("measure", tmp_path / "bar.png", "--out", table)
+    again = run_cli("measure", tmp_path / "bar.png", "--out", tmp_path / "out")
     assert_clean_error(again, "exists", "--overwrite")
-    assert_clean_error(run_cli("measure", tmp_path / "none.png", "--out", tmp_path / "x.csv"), "no such file")
-    assert_clean_error(run_cli("measure", tmp_path / "bar.png", "--out", tmp_path / "x.txt"), ".csv")
-    assert_clean_error(run_cli("measure", tmp_path / "bar.png", "--disc", "1,2", "--out", tmp_path / "y.csv"), "--disc")
+    assert_clean_error(run_cli("measure", tmp_path / "none.png", "--out", tmp_path / "x"), "no such file")
+    # --out is a folder for every command: the old table-file habit is refused, nothing is created
+    assert_clean_error(run_cli("measure", tmp_path / "bar.png", "--out", tmp_path / "x.csv"), "--out is a folder")
+    assert not (tmp_path / "x.csv").exists()
+    assert_clean_error(run_cli("measure", tmp_path / "bar.png", "--disc", "1,2", "--out", tmp_path / "y"), "--disc")

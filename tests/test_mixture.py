@@ -3,18 +3,14 @@
 import numpy as np
 import pytest
 import torch
+from conftest import assert_clean_error, requires_dataset, run_cli
 
-from conftest import DATA, run_cli, assert_clean_error
 from vesselseg.engine.config import load_config
 from vesselseg.engine.mixture import parse_sources, split_counts
 from vesselseg.errors import ConfigError
 from vesselseg.io.av import ARTERY, BACKGROUND, CROSSING, VEIN, snap_av_colours, vessel_from_av
 from vesselseg.patches import sample_coords
 from vesselseg.patches.camera import camera_augment
-
-needs_avrdb = pytest.mark.skipif(not (DATA / "AVRDB").is_dir(), reason="AVRDB not found")
-needs_all = pytest.mark.skipif(not all((DATA / d).is_dir() for d in ("STARE", "CHASEDB1")),
-                               reason="STARE and CHASE_DB1 needed")
 
 
 def test_av_colours_snap_to_the_nearest_class_through_jpeg_noise():
@@ -63,6 +59,7 @@ def test_split_counts_and_sources():
             parse_sources(bad)
 
 
+@pytest.mark.slow
 def test_mixture_config_is_checked_at_load(tmp_path):
     cfg = load_config("configs/general/general_unet.yaml")
     assert cfg.dataset.sources == ["drive", "stare", "chase", "avrdb"] and cfg.patches.variants == 4
@@ -78,7 +75,7 @@ def test_mixture_config_is_checked_at_load(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@needs_avrdb
+@requires_dataset("avrdb")
 def test_avrdb_split_and_labels():
     from vesselseg.io.datasets import load_sample, load_split
 
@@ -93,7 +90,7 @@ def test_avrdb_split_and_labels():
     assert ls.fov_derived and 0.4 < ls.fov.mean() < 0.7
 
 
-@needs_all
+@requires_dataset("stare", "chase")
 @pytest.mark.slow
 def test_tiny_mixture_run_trains_and_evaluates_every_source(tmp_path):
     """Two small sources (STARE, CHASE_DB1) keep it quick; AVRDB's reading is tested above."""

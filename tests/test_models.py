@@ -154,27 +154,43 @@ def test_caffnet_ablation_switches():
     assert counts[False, False] < counts[True, False] < counts[True, True]
 
 
-def test_caff_modes_differ():
+def test_caff_modes_follow_their_formulas():
+    """Each mode's output is E + the attention term of the module docstring, computed here from the
+    module's own weights (so the modes differ by construction), and all share one coarse mask."""
     e, d = torch.randn(2, 8, 12, 10), torch.randn(2, 8, 12, 10)
     torch.manual_seed(0)
     reference = CaFF(8, mode="paper").eval()
-    results = {}
+    masks = {}
     for mode in ("paper", "dual_prototype", "sigmoid"):
         caff = CaFF(8, mode=mode).eval()
         caff.load_state_dict(reference.state_dict())
         with torch.no_grad():
-            t, m = caff(e, d)
-        assert t.shape == e.shape and m.shape == (2, 1, 12, 10)
-        results[mode] = t
-    assert not torch.allclose(results["paper"], results["dual_prototype"])
-    assert not torch.allclose(results["paper"], results["sigmoid"])
-    assert not torch.allclose(results["dual_prototype"], results["sigmoid"])
+            t, masks[mode] = caff(e, d)
+            m = torch.sigmoid(masks[mode])
+            q = caff.w_q(e).flatten(2)  # (B, C, N)
+            gap = (m * d).mean(dim=(2, 3))  # the paper's pooling: divided by H W
+            vessel = (m * d).sum(dim=(2, 3)) / m.sum(dim=(2, 3))  # mask-normalised prototypes
+            background = ((1 - m) * d).sum(dim=(2, 3)) / (1 - m).sum(dim=(2, 3))
+            score = lambda p: torch.einsum("bcn,bc->bn", q, caff.w_k(p)) / 8**0.5  # noqa: E731
+            if mode == "paper":  # one softmax over the N pixels
+                term = caff.w_v(gap)[:, :, None] * torch.softmax(score(gap), dim=1)[:, None]
+                assert torch.allclose(term.sum(2), caff.w_v(gap), atol=1e-5)  # weights sum to 1 over pixels
+            elif mode == "sigmoid":  # one vessel prototype, a sigmoid weight per pixel
+                term = caff.w_v(vessel)[:, :, None] * torch.sigmoid(score(vessel))[:, None]
+            else:  # per pixel, a softmax over the vessel and background keys mixes their values
+                a = torch.softmax(torch.stack([score(vessel), score(background)], dim=1), dim=1)
+                term = a[:, :1] * caff.w_v(vessel)[:, :, None] + a[:, 1:] * caff.w_v(background)[:, :, None]
+        assert t.shape == e.shape and masks[mode].shape == (2, 1, 12, 10)
+        assert torch.allclose(t, e + term.reshape(e.shape), atol=1e-5), mode
+    assert torch.equal(masks["paper"], masks["dual_prototype"]) and torch.equal(masks["paper"], masks["sigmoid"])
     x = torch.randn(1, 1, 32, 32)
     logits = {}
     for mode in ("paper", "dual_prototype"):
         torch.manual_seed(0)
+        net = create("caffnet", caff_mode=mode).eval()
+        assert {m.mode for m in net.modules() if isinstance(m, CaFF)} == {mode}  # every level
         with torch.no_grad():
-            logits[mode] = create("caffnet", caff_mode=mode).eval()(x)["logits"]
+            logits[mode] = net(x)["logits"]
     assert not torch.equal(logits["paper"], logits["dual_prototype"])
 
 

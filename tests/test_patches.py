@@ -49,7 +49,10 @@ def test_same_seed_same_patches_and_epochs_differ():
     xb, _ = b.__getitems__(range(30))
     assert torch.equal(xa, xb)
     a.set_epoch(1)
-    assert not torch.equal(a.__getitems__(range(30))[0], xa)
+    b.set_epoch(1)
+    xa1 = a.__getitems__(range(30))[0]
+    assert torch.equal(xa1, b.__getitems__(range(30))[0])  # an epoch's patches: a function of (seed, epoch)
+    assert not torch.equal(xa1, xa)
     assert len(a) == 30
     per_image = torch.bincount(a.coords[:, 0], minlength=3)
     assert per_image.tolist() == [10, 10, 10]

@@ -1,10 +1,18 @@
 import numpy as np
 import pytest
-
 from conftest import needs_data
+
 from vesselseg.errors import ConfigError
-from vesselseg.preprocess import (NormStats, PreprocessConfig, apply_clahe, apply_gamma, fit_stats, preprocess,
-                                  standardise, to_grey)
+from vesselseg.preprocess import (
+    NormStats,
+    PreprocessConfig,
+    apply_clahe,
+    apply_gamma,
+    fit_stats,
+    preprocess,
+    standardise,
+    to_grey,
+)
 
 
 def test_to_grey_luminance_and_green():
@@ -64,6 +72,7 @@ def test_config_validation():
     assert PreprocessConfig.from_dict(PreprocessConfig().to_dict()) == PreprocessConfig()
 
 
+@pytest.mark.slow
 @needs_data
 def test_drive_stages_cli(tmp_path):
     from conftest import DATA, run_cli

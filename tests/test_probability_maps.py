@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import assert_clean_error, needs_data, requires_dataset, run_cli
 from PIL import Image
 
-from conftest import DATA, needs_data, run_cli, assert_clean_error
 from vesselseg.errors import InputError
 from vesselseg.io.images import read_probability, write_png, write_probability
 from vesselseg.metrics import Evaluator
@@ -44,6 +44,7 @@ def test_colour_file_is_not_a_probability_map(tmp_path):
         read_probability(write_png(tmp_path / "g.png", rgb[..., 1]), (5, 6))
 
 
+@pytest.mark.slow
 @needs_data
 def test_auc_from_written_file_equals_in_memory_auc_on_drive(tmp_path):
     """The issue's acceptance test: scoring the written 16-bit file gives the in-memory AUC (1e-4);
@@ -63,7 +64,8 @@ def test_auc_from_written_file_equals_in_memory_auc_on_drive(tmp_path):
     assert abs(aucs["8"] - aucs["memory"]) > abs(aucs["16"] - aucs["memory"])
 
 
-@needs_data
+@pytest.mark.slow
+@requires_dataset("stare")
 def test_evaluate_maps_scores_written_files(tmp_path):
     """`evaluate --maps` scores a folder of maps; the result matches scoring the model directly."""
     maps = tmp_path / "maps"

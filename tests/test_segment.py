@@ -6,15 +6,16 @@ Behaviour is tested with a small randomly initialised CaFFNet written like a tra
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import DATA, HAVE_DATA, assert_clean_error, run_cli
+from conftest import assert_clean_error, fundus, requires_dataset, run_cli, write_photos
 from PIL import Image
 
-from vesselseg.engine.weights import save_weights, shipped_weights
 from vesselseg.errors import ConfigError, InputError
+from vesselseg.inference.weights import save_weights, shipped_weights
 from vesselseg.io.fov import fov_bbox, fov_diameter
 from vesselseg.models import create
 from vesselseg.segmentation import Segmenter, collect_inputs, overlay
@@ -22,22 +23,6 @@ from vesselseg.segmentation.resolution import choose_scale, parse_scale, resize_
 
 HAVE_DRIVE_WEIGHTS = "drive" in shipped_weights()
 needs_weights = pytest.mark.skipif(not HAVE_DRIVE_WEIGHTS, reason="shipped DRIVE weights not present")
-
-
-def fundus(h=160, w=200, radius=70, seed=0, dtype=np.uint8):
-    """A synthetic photograph: reddish disc on black with a few dark 'vessels'."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:h, :w]
-    disc = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 < radius**2
-    img = np.zeros((h, w, 3), np.float32)
-    img[disc] = (0.75, 0.35, 0.15)
-    for k in range(4):
-        img[disc & (np.abs((yy - h / 2) * np.cos(k) - (xx - w / 2) * np.sin(k)) < 1.5)] *= 0.55
-    img += rng.normal(0, 0.01, img.shape).astype(np.float32) * disc[..., None]
-    img = np.clip(img, 0, 1)
-    if dtype == np.uint8:
-        return np.rint(img * 255).astype(np.uint8)
-    return img
 
 
 # --- resolution policy -------------------------------------------------------------------------
@@ -173,15 +158,10 @@ def test_collect_inputs_expands_folders_and_globs(tmp_path):
 
 # --- the command line ---------------------------------------------------------------------------
 
-def _write_photos(folder, n=2):
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        Image.fromarray(fundus(seed=i)).save(folder / f"eye{i}.png")
-
-
+@pytest.mark.slow
 def test_cli_batch_with_a_bad_file_skip_and_overwrite(tiny_weights, tmp_path):
     photos, out = tmp_path / "photos", tmp_path / "out"
-    _write_photos(photos)
+    write_photos(photos)
     (photos / "broken.png").write_text("this is text, not a PNG")
     proc = run_cli("segment", photos, "--out", out, "--weights", tiny_weights, "--no-progress")
     assert proc.returncode == 1, proc.stderr
@@ -204,10 +184,11 @@ def test_cli_batch_with_a_bad_file_skip_and_overwrite(tiny_weights, tmp_path):
     assert (out / "eye0_prob.png").stat().st_mtime_ns != before
 
 
+@pytest.mark.slow
 def test_decode_workers_give_the_same_outputs_and_failures(tiny_weights, tmp_path):
     """``--workers 2``: decoding in DataLoader workers changes nothing but speed."""
     photos = tmp_path / "photos"
-    _write_photos(photos)
+    write_photos(photos)
     (photos / "broken.png").write_text("text")
     outs = {}
     for w in (0, 2):
@@ -226,7 +207,7 @@ def test_batch_report_keeps_no_image_arrays(tiny_weights, tmp_path):
     from vesselseg.segmentation import ImageSummary, segment_files
 
     photos = tmp_path / "photos"
-    _write_photos(photos)
+    write_photos(photos)
     report = segment_files(sorted(photos.iterdir()), tmp_path / "out", Segmenter(tiny_weights), on_result=lambda s: None)
     assert len(report.done) == 2
     for _, summary in report.done:
@@ -235,6 +216,7 @@ def test_batch_report_keeps_no_image_arrays(tiny_weights, tmp_path):
         assert (summary.width, summary.height) == (200, 160)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["missing", "empty_file", "truncated_jpeg", "empty_folder", "out_is_file",
                                   "no_match", "bad_weights", "pickle_weights", "duplicate_stems"])
 def test_cli_bad_inputs_one_line_errors(tiny_weights, tmp_path, case):
@@ -254,23 +236,23 @@ def test_cli_bad_inputs_one_line_errors(tiny_weights, tmp_path, case):
         (tmp_path / "none").mkdir()
         args, frag = [tmp_path / "none"], "no images"
     elif case == "out_is_file":
-        _write_photos(tmp_path / "p", 1)
+        write_photos(tmp_path / "p", 1)
         out.write_text("I am a file")
         args, frag = [tmp_path / "p"], "not a folder"
     elif case == "no_match":
         args, frag = [str(tmp_path / "*.png")], "no file matches"
     elif case == "bad_weights":
-        _write_photos(tmp_path / "p", 1)
+        write_photos(tmp_path / "p", 1)
         (tmp_path / "w.safetensors").write_bytes(b"\x00" * 10)
         (tmp_path / "w.json").write_text(json.dumps({"model": {"name": "caffnet"}}))
         args, frag = [tmp_path / "p", "--weights", tmp_path / "w.safetensors"], "safetensors"
     elif case == "pickle_weights":
-        _write_photos(tmp_path / "p", 1)
+        write_photos(tmp_path / "p", 1)
         (tmp_path / "w.pt").write_bytes(b"\x80\x04")
         args, frag = [tmp_path / "p", "--weights", tmp_path / "w.pt"], "pickle"
     elif case == "duplicate_stems":
-        _write_photos(tmp_path / "a", 1)
-        _write_photos(tmp_path / "b", 1)
+        write_photos(tmp_path / "a", 1)
+        write_photos(tmp_path / "b", 1)
         args, frag = [tmp_path / "a", tmp_path / "b"], "same outputs"
     if "--weights" not in args:
         args += ["--weights", tiny_weights]
@@ -280,11 +262,13 @@ def test_cli_bad_inputs_one_line_errors(tiny_weights, tmp_path, case):
         assert out.read_text() == "I am a file"  # never destroyed
 
 
+@pytest.mark.slow
 def test_cli_export_and_onnx_backend_parity(tiny_weights, tmp_path):
     pytest.importorskip("onnxruntime")
-    onnx_path = tmp_path / "m.onnx"
-    proc = run_cli("export", "--weights", tiny_weights, "--out", onnx_path)
+    onnx_path = tmp_path / "exports" / f"{Path(tiny_weights).stem}.onnx"  # named after the weights
+    proc = run_cli("export", "--weights", tiny_weights, "--out", tmp_path / "exports")
     assert proc.returncode == 0, proc.stderr
+    assert str(onnx_path) in proc.stdout and onnx_path.is_file()
     onnx = pytest.importorskip("onnx")
     pools = [tuple(a.ints) for n in onnx.load(str(onnx_path)).graph.node if n.op_type == "AveragePool"
              for a in n.attribute if a.name == "kernel_shape"]
@@ -306,7 +290,7 @@ def test_attention_patch_context_exports_to_onnx(attention, tmp_path):
     """SE/CBAM/coordinate attention pool a patch-sized window at inference; the ONNX graph
     carries the same windows, so both backends agree on a whole image."""
     pytest.importorskip("onnxruntime")
-    from vesselseg.export import export_onnx
+    from vesselseg.inference.onnx import export_onnx
 
     torch.manual_seed(0)
     options = {"base_channels": 4, "caff": False, "dbpf": False, "attention": attention}
@@ -319,14 +303,14 @@ def test_attention_patch_context_exports_to_onnx(attention, tmp_path):
     img = fundus(150, 170, radius=65)
     patch = Segmenter(weights).run(img).prob
     assert np.abs(patch - Segmenter(onnx_path).run(img).prob).max() <= 1e-4
-    from vesselseg.engine.predictor import Predictor
+    from vesselseg.inference.predictor import Predictor
 
     literal = Predictor(weights, context="global")
     assert literal.context == "global" and np.abs(literal(img) - patch).max() > 1e-3
 
 
 def test_predictor_sets_the_patch_pooling_context(tiny_weights):
-    from vesselseg.engine.predictor import Predictor
+    from vesselseg.inference.predictor import Predictor
     from vesselseg.models.layers import DBPF
 
     windows = lambda p: [m.context_window for m in p.model.modules() if isinstance(m, DBPF)]  # noqa: E731
@@ -338,13 +322,32 @@ def test_predictor_sets_the_patch_pooling_context(tiny_weights):
         Predictor(tiny_weights, backend="onnxruntime", context="global")
 
 
-def test_cli_help_lists_segment_and_export():
-    proc = run_cli("segment", "--help")
-    assert proc.returncode == 0 and "--scale" in proc.stdout and "--backend" in proc.stdout
+def test_export_writes_one_self_contained_onnx_file(tiny_weights, tmp_path):
+    """What `vesselseg export` writes (api.export_onnx, in-process): input x (B, 1, H, W) with B, H, W
+    dynamic, output logits, the model card inside stamped with the digest of its weights, no
+    temporary file left beside it; a folder as the output is refused."""
+    onnx = pytest.importorskip("onnx")
+    from vesselseg.api import export_onnx
+    from vesselseg.inference.onnx import CARD_KEY, weights_digest
+
+    out = export_onnx(tiny_weights, tmp_path / "new" / "tiny.onnx")
+    assert out == tmp_path / "new" / "tiny.onnx" and sorted(p.name for p in out.parent.iterdir()) == ["tiny.onnx"]
+    proto = onnx.load(str(out))
+    dims = lambda v: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa: E731
+    (x,), (logits,) = proto.graph.input, proto.graph.output
+    assert (x.name, dims(x)) == ("x", ["B", 1, "H", "W"])
+    assert (logits.name, dims(logits)) == ("logits", ["B", 1, "H", "W"])
+    card = json.loads({m.key: m.value for m in proto.metadata_props}[CARD_KEY])
+    source = json.loads(tiny_weights.with_suffix(".json").read_text())
+    assert card["exported_from_sha256"] == weights_digest(tiny_weights)
+    assert {k: card[k] for k in source} == source  # the whole card travels inside
+    with pytest.raises(InputError, match="is a folder"):
+        export_onnx(tiny_weights, tmp_path / "new")
 
 
 # --- the shipped weights on real data -----------------------------------------------------------
 
+@pytest.mark.slow
 @needs_weights
 def test_main_command_segments_the_sample(tmp_path):
     proc = run_cli("segment", "--out", tmp_path)
@@ -355,7 +358,7 @@ def test_main_command_segments_the_sample(tmp_path):
 
 
 @needs_weights
-@pytest.mark.skipif(not HAVE_DATA, reason="datasets not present")
+@requires_dataset("drive")
 def test_shipped_weights_on_a_drive_test_image_and_onnx_parity(tmp_path):
     from vesselseg.io.datasets import load_sample, load_split
     from vesselseg.metrics import roc_auc
@@ -400,8 +403,8 @@ SHIPPED_DIAMETERS = {"drive": 540, "stare": 650, "chase": 918}
 
 @pytest.mark.parametrize("name", sorted(shipped_weights()) or ["drive"])
 def test_shipped_card_and_onnx_export_belong_to_the_weights(name):
-    from vesselseg.engine.weights import read_card, resolve_weights
-    from vesselseg.export.onnx import _exported_from, weights_digest
+    from vesselseg.inference.onnx import _exported_from, weights_digest
+    from vesselseg.inference.weights import read_card, resolve_weights
 
     if name not in shipped_weights():
         pytest.skip(f"shipped {name} weights not present")
@@ -417,6 +420,11 @@ def test_shipped_card_and_onnx_export_belong_to_the_weights(name):
         floor = {"drive": 0.97, "stare": 0.97, "chase": 0.97, "avrdb": 0.92}
         for dataset, m in card["test_metrics"].items():
             assert m["pooled"]["auc"] > floor[dataset] and m["setup"]["scale"] == "auto", dataset
+    elif name == "disc":  # the optic disc model (measure finds zone B with it), one scale for every camera
+        assert card["dataset"]["name"] == "mixture" and card["resolution"]["fov_diameter_px"] == 288
+        assert {s if isinstance(s, str) else s["name"] for s in card["dataset"]["sources"]} == \
+            {"idrid_od", "drive_od", "drishti_od"}
+        assert all(m["pooled"]["auc"] > 0.98 for m in card["test_metrics"].values())
     else:
         assert card["model"]["name"] == "caffnet" and card["protocol"]["epochs"] == 50
         assert card["dataset"]["name"] == name
@@ -426,8 +434,7 @@ def test_shipped_card_and_onnx_export_belong_to_the_weights(name):
     assert _exported_from(path.with_suffix(".onnx")) == weights_digest(path)  # no stale export shipped
 
 
-@pytest.mark.skipif(not HAVE_DATA, reason="datasets not present")
-@pytest.mark.parametrize("name", ["stare", "chase"])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=requires_dataset(n)) for n in ("stare", "chase")])
 def test_shipped_weights_segment_their_own_test_image(name):
     """``--weights stare|chase``: each shipped model segments its dataset's first test image well."""
     from vesselseg.io.datasets import load_sample, load_split
@@ -441,16 +448,15 @@ def test_shipped_weights_segment_their_own_test_image(name):
     assert roc_auc(res.prob[sample.fov], sample.label[sample.fov]) > 0.95
 
 
-@pytest.mark.parametrize("dataset", ["drive", "stare", "chase", "avrdb"])
+@pytest.mark.parametrize("dataset", [pytest.param(n, marks=requires_dataset(n))
+                                     for n in ("drive", "stare", "chase", "avrdb")])
 def test_general_weights_segment_every_camera(dataset):
     """``--weights general`` on the first test image of each camera, through the resolution policy."""
-    from vesselseg.io.datasets import FOLDERS, load_sample, load_split
+    from vesselseg.io.datasets import load_sample, load_split
     from vesselseg.metrics import roc_auc
 
     if "general" not in shipped_weights():
         pytest.skip("shipped general weights not present")
-    if not (DATA / FOLDERS[dataset]).is_dir():
-        pytest.skip(f"{dataset} not present")
     sample = load_sample(load_split(dataset, "test")[0], observer2=False)
     res = Segmenter("general").run(sample.image)  # FOV derived, as for a stranger's photograph
     expected = {"drive": 1.0, "stare": 540 / 650, "chase": 540 / 918, "avrdb": 540 / 1057}[dataset]

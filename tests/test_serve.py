@@ -27,11 +27,13 @@ from PIL import Image
 pytest.importorskip("starlette", reason='the server extra is not installed (pip install "vesselseg[serve]")')
 pytest.importorskip("httpx", reason="Starlette's TestClient needs httpx")
 
-from conftest import record_case  # noqa: E402  (the bad-input catalogue)
+from conftest import (
+    fundus,  # noqa: E402
+    record_case,  # noqa: E402  (the bad-input catalogue)
+)
 from starlette.testclient import TestClient  # noqa: E402
-from test_segment import fundus  # noqa: E402
 
-from vesselseg.engine.weights import shipped_weights  # noqa: E402
+from vesselseg.inference.weights import shipped_weights  # noqa: E402
 from vesselseg.measure import COLUMNS  # noqa: E402
 from vesselseg.serve.app import create_app, loopback_hosts  # noqa: E402
 from vesselseg.serve.service import RESULT_FILES, Limits, ResultStore, Service, display_name, shipped_names  # noqa: E402
@@ -91,7 +93,8 @@ def test_health(api):
     assert r.status_code == 200
     h = r.json()
     assert h["status"] == "ok" and h["version"]
-    assert h["weights"] == sorted(shipped_weights()) and h["default_weights"] == "drive"
+    assert h["weights"] == sorted(shipped_weights(vessels_only=True)) and h["default_weights"] == "drive"
+    assert "disc" not in h["weights"]  # the optic disc model is not a vessel model
     assert h["limits"]["max_upload_bytes"] == UPLOAD_LIMIT and h["limits"]["max_pixels"] > 0
     assert h["worker"] in ("ready", "loading", "busy")
     assert "overlay" in h["layers"]
@@ -100,9 +103,10 @@ def test_health(api):
 
 
 def test_shipped_names_match_the_engine():
-    assert shipped_names() == sorted(shipped_weights())
+    assert shipped_names() == sorted(shipped_weights(vessels_only=True))
 
 
+@pytest.mark.slow
 def test_segment_gives_the_cli_pipeline_results(api):
     """Same mask as the library's Segmenter, the measure columns, and every linked file."""
     from vesselseg.segmentation import Segmenter
@@ -213,6 +217,7 @@ def test_json_body_instead_of_multipart(api):
     assert r.status_code == 400 and "multipart" in r.json()["error"]
 
 
+@pytest.mark.slow
 def test_upload_name_never_becomes_a_path(api, serve_dir):
     client, service = api
     before = {p for p in serve_dir.parent.rglob("*") if not p.is_relative_to(service.store.root)}
@@ -237,6 +242,7 @@ def test_display_name(raw, name, stem):
     assert display_name(raw) == (name, stem)
 
 
+@pytest.mark.slow
 def test_unknown_results_are_404(api):
     client, _ = api
     assert client.get("/api/results/nosuchidnosuchidnosuchid/vessels.png").status_code == 404
@@ -248,6 +254,7 @@ def test_unknown_results_are_404(api):
     assert client.get(f"/api/results/{d['id']}/vessels.png").status_code == 404
 
 
+@pytest.mark.slow
 def test_two_uploads_at_once_keep_their_own_results(api):
     client, _ = api
     photos = {"small.png": fundus(160, 200, 70, seed=1), "large.png": fundus(220, 260, 100, seed=2)}
@@ -348,6 +355,7 @@ def test_result_store_expires_and_caps(tmp_path):
     assert not store.root.exists()
 
 
+@pytest.mark.slow
 def test_time_limit_stops_the_job_and_the_server_recovers(api):
     client, service = api
     post(client, png_bytes(fundus(seed=5)))  # the worker is up
@@ -363,6 +371,7 @@ def test_time_limit_stops_the_job_and_the_server_recovers(api):
     assert r.status_code == 200 and service.worker.starts == starts + 1
 
 
+@pytest.mark.slow
 def test_shutdown_removes_every_file(tmp_path):
     service = Service("drive", Limits(), threads=1, temp_parent=tmp_path)
     with TestClient(create_app(service, allowed_hosts={"testserver"})) as client:
@@ -492,7 +501,7 @@ def test_page_in_a_real_browser(tmp_path):
             page.goto(base + "/")
             page.wait_for_function("() => document.querySelectorAll('#weights option').length > 0")
             options = page.eval_on_selector_all("#weights option", "els => els.map(e => e.value)")
-            assert options == sorted(shipped_weights()) and page.input_value("#weights") == "drive"
+            assert options == sorted(shipped_weights(vessels_only=True)) and page.input_value("#weights") == "drive"
             assert "2 MB per file" in page.inner_text("#limits")
 
             # a batch: the sample photograph, a broken file and one over the size limit

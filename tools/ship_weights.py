@@ -16,8 +16,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from vesselseg.engine.weights import write_card
-from vesselseg.export import export_onnx
+from vesselseg.inference.onnx import export_onnx
+from vesselseg.inference.weights import write_card
 from vesselseg.io.datasets import load_sample, load_split
 from vesselseg.io.fov import training_resolution
 

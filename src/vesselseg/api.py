@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from vesselseg.errors import InputError, VesselsegError
+from vesselseg.io.av import is_av_map, snap_av_colours, vessel_from_av
+from vesselseg.io.datasets import FOLDERS, dataset_dir, load_sample, load_split
+from vesselseg.io.fov import derive_fov
+from vesselseg.io.images import (
+    ensure_output_dir,
+    max_pixels,
+    read_image,
+    read_mask,
+    read_probability,
+    write_png,
+)
+from vesselseg.io.notes import collect_notes, note
+from vesselseg.measure import measure_mask, width_image, write_json, write_table
+from vesselseg.measure.biomarkers import measure_av
+from vesselseg.measure.measurements import measure_zone_b
+from vesselseg.measure.outputs import zones_image
+from vesselseg.preprocess import PreprocessConfig, fit_stats, preprocess, to_grey
+from vesselseg.preprocess.stages import write_stages
+from vesselseg.sample import SAMPLE_NAME, sample_image
+from vesselseg.settings import check_workers
+from vesselseg.validation import finite_number
+from vesselseg.vocabulary import LABELLED_DATASETS
 
 
 def _load_rgb(image: str | Path | None) -> tuple[np.ndarray, str]:
-    from vesselseg.io.images import read_image
-    from vesselseg.sample import SAMPLE_NAME, sample_image
-
     if image is None:
         return sample_image(), SAMPLE_NAME
     return read_image(image), Path(image).stem
@@ -20,9 +42,6 @@ def _load_rgb(image: str | Path | None) -> tuple[np.ndarray, str]:
 
 def training_stats(dataset: str, data: str | Path | None = None, grey: str = "luminance"):
     """Standardisation statistics from the training split of ``dataset`` (never its test split)."""
-    from vesselseg.io.datasets import load_sample, load_split
-    from vesselseg.preprocess import fit_stats, to_grey
-
     loaded = [load_sample(s, observer2=False) for s in load_split(dataset, "train", data)]
     return fit_stats([to_grey(s.image, grey) for s in loaded], [s.fov for s in loaded])
 
@@ -31,11 +50,6 @@ def preprocess_stages(image: str | Path | None, out_dir: str | Path, standardise
                       dataset: str = "drive", data: str | Path | None = None, clahe_clip: float = 2.0,
                       clahe_tiles: int = 8, gamma: float = 1.2) -> list[Path]:
     """Preprocess one image (or the embedded sample) and write every stage as PNG into ``out_dir``."""
-    from vesselseg.io.fov import derive_fov
-    from vesselseg.io.images import ensure_output_dir
-    from vesselseg.preprocess import PreprocessConfig, preprocess
-    from vesselseg.preprocess.stages import write_stages
-
     rgb, stem = _load_rgb(image)
     out_dir = ensure_output_dir(out_dir)
     cfg = PreprocessConfig(standardise=standardise, clahe_clip=clahe_clip, clahe_tiles=clahe_tiles, gamma=gamma)
@@ -48,16 +62,12 @@ def preprocess_stages(image: str | Path | None, out_dir: str | Path, standardise
 
 def dataset_summary(data: str | Path | None = None, check_fov: bool = False) -> list[str]:
     """One line per dataset split: counts, size, vessel fraction inside the FOV, FOV fraction."""
-    from vesselseg.errors import InputError
-    from vesselseg.io.datasets import FOLDERS, dataset_dir, load_sample, load_split
-    from vesselseg.io.fov import derive_fov
-
-    present = [name for name in FOLDERS if dataset_dir(name, data).is_dir()]
+    present = [name for name in LABELLED_DATASETS if dataset_dir(name, data).is_dir()]
     if not present:
         raise InputError(f"{dataset_dir('drive', data).parent}: dataset folder not found (none of "
-                         f"{', '.join(FOLDERS.values())}; set VESSELSEG_DATA or --data)")
+                         f"{', '.join(FOLDERS[n] for n in LABELLED_DATASETS)}; set VESSELSEG_DATA or --data)")
     lines = [f"{name:6s} not found under {dataset_dir(name, data).parent} (skipped)"
-             for name in FOLDERS if name not in present]
+             for name in LABELLED_DATASETS if name not in present]
     for name in present:
         for split in ("train", "test"):
             samples = [load_sample(s) for s in load_split(name, split, data)]
@@ -89,10 +99,10 @@ def train(config: str | Path | None = None, overrides: list[str] | tuple[str, ..
     """
     from vesselseg.engine import distributed
     from vesselseg.engine.config import load_config
-    from vesselseg.engine.evaluate import evaluate, summary_line
-    from vesselseg.engine.predictor import Predictor
+    from vesselseg.engine.evaluate import evaluate, metrics_line
     from vesselseg.engine.trainer import resume_run, start_run
-    from vesselseg.engine.weights import write_card
+    from vesselseg.inference.predictor import Predictor
+    from vesselseg.inference.weights import write_card
 
     if resume is not None:
         trainer = resume_run(resume, progress=progress, stop_after=stop_after)
@@ -131,7 +141,7 @@ def train(config: str | Path | None = None, overrides: list[str] | tuple[str, ..
                 card["test_metrics"] = metrics
             else:
                 card.setdefault("test_metrics", {})[name] = metrics
-            lines.append(summary_line(res) if trainer.mixture is None else f"{name}: {summary_line(res)}")
+            lines.append(metrics_line(res) if trainer.mixture is None else f"{name}: {metrics_line(res)}")
         write_card(card, weights.with_suffix(".json"))
         out["metrics"] = "; ".join(lines)
     return out
@@ -143,6 +153,7 @@ _SEGMENTERS: dict = {}
 def _segmenter(weights, backend: str, **settings):
     """Cached :class:`~vesselseg.segmentation.Segmenter`: loading weights once per (weights, backend)."""
     from vesselseg.segmentation import Segmenter
+    from vesselseg.segmentation.resolution import parse_scale
 
     key = (str(weights), backend)
     if key not in _SEGMENTERS:
@@ -152,7 +163,6 @@ def _segmenter(weights, backend: str, **settings):
     seg.mode = settings.get("mode", "whole")
     seg.tta = settings.get("tta", False)
     seg.threshold = float(settings.get("threshold", 0.5))
-    from vesselseg.segmentation.resolution import parse_scale
 
     seg.scale = parse_scale(settings.get("scale", "auto"))
     return seg
@@ -166,7 +176,7 @@ def segment(image, weights: str | Path = "drive", *, mode: str = "whole", tta: b
         image: an array (``(H, W)`` grey, ``(H, W, 3)`` RGB or RGBA; uint8, uint16 or float in
             [0, 1]) or a path to an image file.
         weights: shipped name (``drive``), ``.safetensors`` file, run folder or ``.onnx`` file.
-        mode: ``whole`` or ``sliding`` (the paper's 64/16 windows; ~20x slower).
+        mode: ``whole`` or ``sliding`` (the paper's 64/16 windows; ~13x slower).
         tta: average over flips.
         fov: ``auto`` (derived from the photograph), ``none``, a mask path or a bool array.
         scale: ``auto`` (rescale so the FOV diameter matches the training images'), ``none``,
@@ -177,8 +187,6 @@ def segment(image, weights: str | Path = "drive", *, mode: str = "whole", tta: b
         ``float32`` ``(H, W)`` probabilities in [0, 1] on the input's pixel grid, 0 outside the
         FOV. Threshold at 0.5 for the vessel mask (or use :class:`vesselseg.segmentation.Segmenter`).
     """
-    from vesselseg.io.images import read_image
-
     if isinstance(image, (str, Path)):
         image = read_image(image)
     return _segmenter(weights, backend, mode=mode, tta=tta, scale=scale).run(image, fov=fov).prob
@@ -189,8 +197,6 @@ def _check_numbers(threshold: float | None = None, pixel_size_um: float | None =
     """InputError for a NaN, infinite or out-of-range number given to the API or an option.
 
     Returns the cleaned ``(threshold, pixel_size_um, disc, min_segment)``."""
-    from vesselseg.validation import finite_number
-
     if threshold is not None:
         threshold = finite_number(threshold, "threshold", 0, 1, error=InputError)
     if pixel_size_um is not None:
@@ -209,23 +215,21 @@ def _check_numbers(threshold: float | None = None, pixel_size_um: float | None =
 
 def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", weights: str | Path = "drive",
                   *, mode: str = "whole", threshold: float = 0.5, tta: bool = False, fov: str = "auto",
-                  scale: str | float = "auto", backend: str = "torch", standardise: str = "card",
+                  scale: str | float = "auto", backend: str = "torch", standardise: str = "auto",
                   tile: int | None = None, overwrite: bool = False, recursive: bool = False,
                   progress: bool = False, on_result=print, measure: bool = False,
-                  pixel_size_um: float | None = None, shard: str | None = None, workers: int = 0):
+                  pixel_size_um: float | None = None, shard: str | None = None, workers: int = 0,
+                  detect_disc_in_photos: bool = True):
     """Segment files, folders and glob patterns (the embedded sample when ``paths`` is empty).
 
     Writes ``<stem>_vessels.png``, ``<stem>_prob.png`` and ``<stem>_overlay.png`` per image into
-    ``out_dir``; returns the :class:`~vesselseg.segmentation.BatchReport`.
+    ``out_dir``; returns the :class:`~vesselseg.segmentation.BatchReport`. With ``measure``, also
+    the measurements, with the optic disc of each photograph detected (``detect_disc_in_photos``)
+    for the zone-B columns.
     """
-    from vesselseg.errors import InputError
-    from vesselseg.io.images import ensure_output_dir
-    from vesselseg.sample import SAMPLE_NAME, sample_image
     from vesselseg.segmentation import ArraySource, BatchReport, Segmenter, collect_inputs, segment_files
     from vesselseg.segmentation.batch import check_stems, parse_shard, take_shard
-    from vesselseg.io.images import max_pixels
     from vesselseg.segmentation.segmenter import DEFAULT_TILE
-    from vesselseg.settings import check_workers
 
     threshold, pixel_size_um, _, _ = _check_numbers(threshold, pixel_size_um)
     check_workers(workers)
@@ -258,7 +262,8 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
     ensure_output_dir(out_dir)  # fail before loading the model
     seg = Segmenter(weights, mode=mode, threshold=threshold, tta=tta, scale=scale, backend=backend,
                     standardise=standardise, tile=tile or DEFAULT_TILE)
-    measurer = _SegmentMeasurer(Path(out_dir), fov, pixel_size_um, overwrite, on_result) if measure else None
+    measurer = (_SegmentMeasurer(Path(out_dir), fov, pixel_size_um, overwrite, on_result, detect_disc_in_photos)
+                if measure else None)
     report = segment_files(files, out_dir, seg, fov=fov, overwrite=overwrite, on_result=on_result,
                            progress=progress, on_done=measurer, workers=workers)
     report.failed[:0] = problems
@@ -275,15 +280,15 @@ class _SegmentMeasurer:
     and appended; an existing ``<stem>_widths.png`` is kept.
     """
 
-    def __init__(self, out_dir: Path, fov, pixel_size_um, overwrite: bool = False, on_result=print):
+    def __init__(self, out_dir: Path, fov, pixel_size_um, overwrite: bool = False, on_result=print,
+                 detect_disc_in_photos: bool = True):
         self.out_dir, self.fov, self.pixel_size_um = out_dir, fov, pixel_size_um
+        self.detect_disc = detect_disc_in_photos
         self.overwrite, self.on_result = overwrite, on_result
         self.rows, self.results = [], []
         self.table = out_dir / "measurements.csv"
         self.old_rows: list[dict] = []
         if self.table.is_file() and not overwrite:
-            import csv
-
             try:
                 with open(self.table, newline="") as fh:
                     self.old_rows = list(csv.DictReader(fh))
@@ -291,12 +296,17 @@ class _SegmentMeasurer:
                 raise InputError(f"{self.table}: exists but cannot be read ({exc}); "
                                  "move it away or pass --overwrite") from None
         self.old_names = {r.get("image") for r in self.old_rows}
+        self._models: dict = {}
+
+    def _segmenter(self, name):
+        """The disc model, loaded on first use (only when a photograph needs its disc)."""
+        from vesselseg.segmentation import Segmenter
+
+        if name not in self._models:
+            self._models[name] = Segmenter(name)
+        return self._models[name]
 
     def __call__(self, source, rgb, result) -> None:
-        from vesselseg.io.fov import derive_fov
-        from vesselseg.io.images import read_image, read_mask, write_png
-        from vesselseg.measure import measure_mask, width_image
-
         stem = source.stem
         if stem in self.old_names:
             return  # already in the table that is kept
@@ -310,6 +320,9 @@ class _SegmentMeasurer:
         try:
             m = measure_mask(vessels, fov, self.pixel_size_um, name=stem,
                              fov_source={"auto": "derived", "none": "frame"}.get(self.fov, "given"))
+            disc, disc_row = _disc_for(None, rgb, self._segmenter, self.detect_disc)
+            m.summary.update(disc_row)
+            _add_zone_b(m.summary, vessels, fov, disc, disc_row, self.pixel_size_um)
         except VesselsegError:
             raise
         except Exception as exc:  # one image's failed measurement must not stop the batch
@@ -323,10 +336,6 @@ class _SegmentMeasurer:
 
     def write(self) -> None:
         """Write (or, without ``overwrite``, extend) the table and its JSON detail."""
-        import json
-
-        from vesselseg.measure import write_json, write_table
-
         detail = self.table.with_suffix(".json")
         if not self.rows:
             if self.old_rows:
@@ -347,10 +356,17 @@ class _SegmentMeasurer:
 
 
 def export_onnx(weights: str | Path = "drive", out: str | Path = "model.onnx") -> Path:
-    """Export weights to ONNX (dynamic batch, height, width; model card embedded)."""
-    from vesselseg.export import export_onnx as _export
+    """Export weights to the ONNX file ``out`` (dynamic batch, height, width; model card embedded)."""
+    from vesselseg.inference.onnx import export_onnx as _export
 
     return _export(weights, out)
+
+
+def onnx_name(weights: str | Path) -> str:
+    """The file name ``vesselseg export`` gives an export: the shipped name, else the weights file's stem."""
+    from vesselseg.inference.weights import resolve_weights, shipped_weights
+
+    return f"{resolve_weights(weights).stem if str(weights) not in shipped_weights() else weights}.onnx"
 
 
 def measure(mask, fov=None, pixel_size_um: float | None = None, disc: tuple[float, float, float] | None = None):
@@ -365,10 +381,6 @@ def measure(mask, fov=None, pixel_size_um: float | None = None, disc: tuple[floa
     Returns:
         :class:`~vesselseg.measure.Measurements` (``.summary`` row, ``.segments``, ...).
     """
-    from vesselseg.io.images import read_mask
-    from vesselseg.measure import measure_mask
-    from vesselseg.measure.measurements import measure_zone_b
-
     _, pixel_size_um, disc, _ = _check_numbers(pixel_size_um=pixel_size_um, disc=disc)
     name = ""
     if isinstance(mask, (str, Path)):
@@ -381,48 +393,90 @@ def measure(mask, fov=None, pixel_size_um: float | None = None, disc: tuple[floa
     return m
 
 
-def _mask_from_file(path: Path, threshold: float, segmenter_factory) -> tuple[np.ndarray, np.ndarray | None, str, str]:
-    """A measure input -> ``(mask, fov or None, fov_source, note)``.
+class _MeasureInput(NamedTuple):
+    mask: np.ndarray
+    fov: np.ndarray | None
+    fov_source: str
+    note: str
+    classes: np.ndarray | None = None  # artery/vein class map (io.av) of an A/V map input
+    photo: np.ndarray | None = None  # the RGB photograph, when the input was one
+
+
+def _mask_from_file(path: Path, threshold: float, segmenter_factory) -> _MeasureInput:
+    """A measure input -> mask, FOV (or None), its source, a note, and the A/V classes or photograph.
 
     A grey file with at most two levels is a mask; a grey file with more levels is read as a
-    probability map and thresholded; a colour file is a photograph and is segmented first.
+    probability map and thresholded; a colour file whose pixels are only black, red and blue
+    (green crossings and white uncertain allowed) is an artery/vein map (RITE's, AVRDB's format);
+    any other colour file is a photograph and is segmented first.
     """
-    from vesselseg.io.images import read_image, read_probability
-    from vesselseg.io.notes import collect_notes, note
-
     with collect_notes() as notes:  # shown below, unless the file turns out to be a probability map
         rgb = read_image(path)
     grey = np.allclose(rgb[..., 0], rgb[..., 1]) and np.allclose(rgb[..., 0], rgb[..., 2])
+    if not grey and is_av_map(rgb):
+        classes = snap_av_colours(rgb)
+        return _MeasureInput(vessel_from_av(classes), None, "frame", "artery/vein map", classes)
     if grey:
         g = rgb[..., 0]
         levels = np.unique(g)
         if len(levels) <= 2:
             top = levels.max()
-            return (g == top) if top > 0 else np.zeros(g.shape, bool), None, "frame", ""
+            return _MeasureInput((g == top) if top > 0 else np.zeros(g.shape, bool), None, "frame", "")
         # A map is scaled by its file's bit depth (16-bit: p x 65535), never by read_image's guess
         # of 12-bit data in a 16-bit file (a map whose p stay below 0.25 would be stretched).
-        return read_probability(path) >= threshold, None, "frame", (
-            f"grey image with {len(levels)} levels read as a probability map, thresholded at {threshold:g}")
+        return _MeasureInput(read_probability(path) >= threshold, None, "frame", (
+            f"grey image with {len(levels)} levels read as a probability map, thresholded at {threshold:g}"))
     for message in notes:
         note(message)
     res = segmenter_factory().run(rgb)
-    return res.vessels, res.fov, "derived", "photograph: segmented first"
+    return _MeasureInput(res.vessels, res.fov, "derived", "photograph: segmented first", photo=rgb)
+
+
+def _disc_for(disc, photo, segmenter, detect: bool) -> tuple[tuple[float, float, float] | None, dict]:
+    """The disc one input is measured with, and the table columns that say where it came from."""
+    from vesselseg.inference.weights import shipped_weights
+    from vesselseg.segmentation.disc import DISC_WEIGHTS, detect_disc
+
+    if disc is not None:
+        return disc, {"disc_x": disc[0], "disc_y": disc[1], "disc_radius_px": disc[2], "disc_source": "given"}
+    if photo is None or not detect:
+        return None, {}
+    if DISC_WEIGHTS not in shipped_weights():
+        return None, {"disc_source": "not found: no disc model in this installation"}
+    search = detect_disc(photo, segmenter(DISC_WEIGHTS))
+    if search.disc is None:
+        return None, {"disc_source": search.reason}
+    d = search.disc
+    return (d.x, d.y, d.radius), {"disc_x": d.x, "disc_y": d.y, "disc_radius_px": d.radius,
+                                  "disc_source": "detected", "disc_confidence": d.confidence}
+
+
+def _add_zone_b(row: dict, mask, fov, disc, disc_row: dict, pixel_size_um) -> None:
+    """The zone-B columns for ``disc``. A detected disc whose zone B misses the FOV is noted, not
+    fatal (the image's other measurements stand); a given one is the user's error and raises."""
+    if disc is None:
+        return
+    try:
+        row.update(measure_zone_b(mask, fov, disc[:2], disc[2], pixel_size_um))
+    except InputError:
+        if disc_row.get("disc_source") == "given":
+            raise
+        row["note"] = "; ".join(n for n in (row.get("note"), "zone B of the detected disc lies outside the FOV") if n)
 
 
 def measure_paths(paths: list[str | Path], table: str | Path = "measurements.csv", *, fov: str = "auto",
                   pixel_size_um: float | None = None, disc: tuple[float, float, float] | None = None,
                   threshold: float = 0.5, weights: str | Path = "drive", min_segment: float = 0.0,
-                  overwrite: bool = False, on_result=print):
+                  overwrite: bool = False, on_result=print, detect_disc_in_photos: bool = True):
     """Measure masks (or photographs, segmented first) and write the CSV table, a JSON with
     per-segment detail beside it, and ``<stem>_widths.png`` per image. Returns
-    ``(rows, failures)``; one bad file does not stop the others."""
-    from vesselseg.errors import InputError, VesselsegError
-    from vesselseg.io.images import ensure_output_dir, read_mask, write_png
-    from vesselseg.measure import measure_mask, width_image, write_json, write_table
-    from vesselseg.measure.measurements import measure_zone_b
-    from vesselseg.segmentation import Segmenter, collect_inputs
+    ``(rows, failures)``; one bad file does not stop the others.
 
-    from vesselseg.io.images import max_pixels
+    ``disc`` ``(x, y, r)`` applies to every input; without it the disc of each photograph is
+    detected (``detect_disc_in_photos``; the shipped ``disc`` model; ``disc_source`` says why not
+    when it is not found), and masks and artery/vein maps have none (their zone columns stay
+    empty; for maps ``av_note`` says so)."""
+    from vesselseg.segmentation.inputs import collect_inputs
 
     threshold, pixel_size_um, disc, min_segment = _check_numbers(threshold, pixel_size_um, disc, min_segment)
     max_pixels()  # a bad $VESSELSEG_MAX_PIXELS stops here, not once per image
@@ -437,17 +491,19 @@ def measure_paths(paths: list[str | Path], table: str | Path = "measurements.csv
     if fov not in ("auto", "none") and len(files) > 1:
         raise InputError("--fov PATH applies to one image; measure several masks with --fov auto")
     out_dir = ensure_output_dir(table.parent if str(table.parent) else Path("."))
-    seg_cache: list = []
+    seg_cache: dict = {}
 
-    def segmenter():
-        if not seg_cache:
-            seg_cache.append(Segmenter(weights, threshold=threshold))
-        return seg_cache[0]
+    def segmenter(name: str | Path = weights):
+        from vesselseg.segmentation.segmenter import Segmenter
+
+        if name not in seg_cache:
+            seg_cache[name] = Segmenter(name, threshold=threshold)
+        return seg_cache[name]
 
     rows, results = [], []
     for path in files:
         try:
-            mask, fov_mask, fov_source, note = _mask_from_file(path, threshold, segmenter)
+            mask, fov_mask, fov_source, note, classes, photo = _mask_from_file(path, threshold, segmenter)
             if fov not in ("auto", "none"):
                 fov_mask, fov_source = read_mask(fov, mask.shape), "given"
             elif fov == "none":
@@ -456,8 +512,16 @@ def measure_paths(paths: list[str | Path], table: str | Path = "measurements.csv
                              min_segment=min_segment)
             if note:
                 m.summary["note"] = "; ".join(n for n in (note, m.summary["note"]) if n)
-            if disc is not None:
-                m.summary.update(measure_zone_b(mask, fov_mask, disc[:2], disc[2], pixel_size_um))
+            image_disc, disc_row = _disc_for(disc, photo, segmenter, detect_disc_in_photos)
+            m.summary.update(disc_row)
+            _add_zone_b(m.summary, mask, fov_mask, image_disc, disc_row, pixel_size_um)
+            if classes is not None:  # artery/vein map: per-class measures and, with a disc, CRAE/CRVE/AVR
+                av_row, m.zone_vessels = measure_av(classes, fov_mask, image_disc, pixel_size_um,
+                                                    disc_source=disc_row.get("disc_source", ""))
+                m.summary.update(av_row)
+                if image_disc is not None:
+                    write_png(out_dir / f"{path.stem}_zones.png",
+                              zones_image(classes, image_disc, m.zone_vessels))
             write_png(out_dir / f"{path.stem}_widths.png", width_image(m, mask))
             m.skeleton = m.widths = None  # full-size arrays: not kept across a batch
         except VesselsegError as exc:

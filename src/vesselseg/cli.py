@@ -12,10 +12,21 @@ from pathlib import Path
 
 import click
 
-from vesselseg import __version__
+from vesselseg._version import __version__
 from vesselseg.errors import VesselsegError
-from vesselseg.settings import max_threads, max_workers
+from vesselseg.settings import env_ranks, max_threads, max_workers, set_threads
 from vesselseg.validation import one_line
+from vesselseg.vocabulary import (
+    BACKENDS,
+    BENCHMARKS,
+    EVAL_DATASETS,
+    MODES,
+    POOLING_CONTEXTS,
+    REGIONS,
+    SEGMENT_STANDARDISE,
+    SPLITS,
+    STANDARDISE,
+)
 
 
 class FiniteFloat(click.FloatRange):
@@ -55,9 +66,9 @@ def cli() -> None:
 @click.argument("image", required=False, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("preprocess_out"),
               show_default=True, help="Folder for the stage PNGs (created if needed).")
-@click.option("--standardise", type=click.Choice(["image", "dataset", "none"]), default="image",
+@click.option("--standardise", type=click.Choice(STANDARDISE), default="image",
               show_default=True, help="Z-score statistics from this image, from a dataset's training images, or none.")
-@click.option("--dataset", type=click.Choice(["drive", "stare", "chase"]), default="drive", show_default=True,
+@click.option("--dataset", type=click.Choice(BENCHMARKS), default="drive", show_default=True,
               help="Dataset whose training images give the statistics with --standardise dataset.")
 @click.option("--data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
 @click.option("--clahe-clip", type=FiniteFloat(min=0, min_open=True), default=2.0, show_default=True,
@@ -98,7 +109,8 @@ def models_cmd():
     click.echo(f"{'name':18s} {'parameters':>12s}  deep supervision")
     for name in list_models():
         m = create(name)
-        click.echo(f"{name:18s} {count_parameters(m):>12,d}  {'yes' if getattr(m, 'deep_supervision', False) else 'no'}")
+        deep = "yes" if getattr(m, "deep_supervision", False) else "no"
+        click.echo(f"{name:18s} {count_parameters(m):>12,d}  {deep}")
 
 
 @cli.command("train")
@@ -128,8 +140,6 @@ def train_cmd(config, overrides, out_dir, resume_dir, seed, threads, progress):
     if resume_dir is not None and (config is not None or extra):
         raise click.UsageError("--resume takes no CONFIG or overrides: the run's own config is used")
     result = train(config, extra, out_dir=out_dir, resume=resume_dir, progress=progress)
-    from vesselseg.engine.distributed import env_ranks
-
     if env_ranks()[0] != 0:
         return  # a worker rank under torchrun: rank 0 reports
     click.echo(f"run folder: {result['run_dir']}")
@@ -140,27 +150,28 @@ def train_cmd(config, overrides, out_dir, resume_dir, seed, threads, progress):
 @cli.command("evaluate")
 @click.option("--weights", default="drive", show_default=True,
               help="Shipped weights name (general, drive, stare, chase) or a .safetensors file / run folder.")
-@click.option("--dataset", type=click.Choice(["drive", "stare", "chase", "avrdb", "folder"]), default="drive",
+@click.option("--dataset", type=click.Choice(EVAL_DATASETS), default="drive",
               show_default=True, help="Dataset to evaluate on (its test split).")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help=DATA_HELP + " For --dataset folder: the folder itself.")
-@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
-@click.option("--mode", type=click.Choice(["whole", "sliding"]), default="whole", show_default=True,
+@click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
+@click.option("--mode", type=click.Choice(MODES), default="whole", show_default=True,
               help="whole: one pass per image; sliding: windows (--window, --stride), averaged.")
 @click.option("--window", type=click.IntRange(1, 8192), default=64, show_default=True,
               help="Sliding-window side in pixels (the paper's 64).")
 @click.option("--stride", type=click.IntRange(1, 8192), default=16, show_default=True,
               help="Sliding-window step in pixels (the paper's 16).")
-@click.option("--region", type=click.Choice(["fov", "image"]), default="fov", show_default=True,
+@click.option("--region", type=click.Choice(REGIONS), default="fov", show_default=True,
               help="Count pixels inside the FOV only, or the whole image.")
 @click.option("--observer", type=click.IntRange(1, 2), default=1, show_default=True,
               help="1: score the model; 2: score the second human observer against the first.")
 @click.option("--threshold", type=FiniteFloat(0, 1), default=0.5, show_default=True)
 @click.option("--tta", is_flag=True, help="Average over horizontal/vertical flips.")
 @click.option("--scale", default="none", show_default=True,
-              help="none: each image at its own resolution (the benchmark protocol); auto: the resolution "
-                   "policy of `segment` (rescale to the training FOV diameter; for models from another dataset).")
-@click.option("--context", "--dbpf-context", "context", type=click.Choice(["patch", "global"]), default="patch",
+              help="none: each image at its own resolution, the benchmark protocol every published number "
+                   "uses (hence not segment's default); auto: segment's resolution policy (rescale to the "
+                   "training FOV diameter; for models from another dataset or camera); or a factor.")
+@click.option("--context", type=click.Choice(POOLING_CONTEXTS), default="patch",
               show_default=True,
               help="Pooling context at inference of the modules that pool the whole map in training (DBPF's strips, "
                    "SE, CBAM, coordinate attention, scSE): a window as large as the training patch, or the whole "
@@ -179,9 +190,8 @@ def evaluate_cmd(weights, dataset, data, split, mode, window, stride, region, ob
     Ground truth is the first observer; numbers are pooled over all test pixels and given per
     image (mean ± sd).
     """
-    from vesselseg.engine.evaluate import evaluate, markdown_table
+    from vesselseg.engine.evaluate import evaluate
     from vesselseg.segmentation.resolution import parse_scale
-    from vesselseg.settings import set_threads
 
     set_threads(threads)
     scale = parse_scale(scale)
@@ -202,8 +212,8 @@ def evaluate_cmd(weights, dataset, data, split, mode, window, stride, region, ob
               help="Folder for <stem>_vessels.png, <stem>_prob.png and <stem>_overlay.png.")
 @click.option("--weights", default="drive", show_default=True,
               help="Shipped weights name, a .safetensors file, a run folder, or an exported .onnx file.")
-@click.option("--mode", type=click.Choice(["whole", "sliding"]), default="whole", show_default=True,
-              help="whole: one pass (tiled for very large images); sliding: the paper's 64/16 windows (~20x slower).")
+@click.option("--mode", type=click.Choice(MODES), default="whole", show_default=True,
+              help="whole: one pass (tiled for very large images); sliding: the paper's 64/16 windows (~13x slower).")
 @click.option("--threshold", type=FiniteFloat(0, 1), default=0.5, show_default=True,
               help="Probability at or above which a pixel is a vessel.")
 @click.option("--tta", is_flag=True, help="Average over horizontal/vertical flips (3x the time).")
@@ -212,9 +222,10 @@ def evaluate_cmd(weights, dataset, data, split, mode, window, stride, region, ob
 @click.option("--scale", default="auto", show_default=True, metavar="auto|none|FACTOR",
               help="auto: resample so the FOV diameter matches the training images' (e.g. 540 px for "
                    "DRIVE) and map back; none: native pixels; or an explicit factor.")
-@click.option("--standardise", type=click.Choice(["card", "image"]), default="card", show_default=True,
-              help="Intensity statistics: the training set's (from the model card) or this photograph's.")
-@click.option("--backend", type=click.Choice(["torch", "onnxruntime"]), default="torch", show_default=True,
+@click.option("--standardise", type=click.Choice(SEGMENT_STANDARDISE), default="auto", show_default=True,
+              help="Intensity standardisation: auto as the model was trained (its card), dataset (the training "
+                   "set's statistics, from the card) or image (this photograph's own).")
+@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
               help="Inference engine. onnxruntime (pip install 'vesselseg[export]') gives the same maps; "
                    "weights without a shipped export are exported once and cached.")
 @click.option("--tile", type=click.IntRange(64, 8192), default=None,
@@ -225,6 +236,8 @@ def evaluate_cmd(weights, dataset, data, split, mode, window, stride, region, ob
               help="Also measure each mask (as `vesselseg measure`): measurements.csv/.json and <stem>_widths.png.")
 @click.option("--pixel-size-um", type=FiniteFloat(min=0, min_open=True), default=None,
               help="With --measure: micrometres per pixel (lengths in mm, widths in µm).")
+@click.option("--disc", "disc_mode", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
+              help="With --measure: detect each photograph's optic disc for the zone-B columns (auto), or not.")
 @click.option("--shard", default=None, metavar="i/N",
               help="Process only the i-th of N interleaved parts of the batch (1-based), e.g. one per machine "
                    "or process; under torchrun, RANK/WORLD_SIZE choose it.")
@@ -235,7 +248,7 @@ def evaluate_cmd(weights, dataset, data, split, mode, window, stride, region, ob
 @click.option("--threads", type=THREADS, default=None, help=THREADS_HELP)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def segment_cmd(paths, out_dir, weights, mode, threshold, tta, fov, scale, standardise, backend, tile, recursive,
-                overwrite, measure, pixel_size_um, shard, workers, threads, progress):
+                overwrite, measure, pixel_size_um, disc_mode, shard, workers, threads, progress):
     """Segment the vessels in fundus photographs (files, folders or glob patterns).
 
     With no PATHS, the embedded sample photograph is segmented. Writes, per image,
@@ -245,13 +258,13 @@ def segment_cmd(paths, out_dir, weights, mode, threshold, tta, fov, scale, stand
     could not be segmented: bad input, as for every error that stops a command).
     """
     from vesselseg.api import segment_paths
-    from vesselseg.settings import set_threads
 
     set_threads(threads)
     report = segment_paths(list(paths), out_dir, weights, mode=mode, threshold=threshold, tta=tta, fov=fov,
                            scale=scale, backend=backend, standardise=standardise, tile=tile,
                            overwrite=overwrite, recursive=recursive, progress=progress, on_result=_echo_line,
-                           measure=measure, pixel_size_um=pixel_size_um, shard=shard, workers=workers)
+                           measure=measure, pixel_size_um=pixel_size_um, shard=shard, workers=workers,
+                           detect_disc_in_photos=disc_mode == "auto")
     n = len(report.done) + len(report.skipped) + len(report.failed) + len(report.not_done)
     click.echo(f"{len(report.done)} segmented, {len(report.skipped)} skipped, {len(report.failed)} failed"
                + (f", {len(report.not_done)} not done" if report.not_done else "") + f" of {n}; outputs in {out_dir}/")
@@ -281,22 +294,32 @@ def _report_failures(failures: list[tuple[str, str]], n: int) -> int:
 @cli.command("export")
 @click.option("--weights", default="drive", show_default=True,
               help="Shipped weights name, a .safetensors file or a run folder.")
-@click.option("--out", "out_path", type=click.Path(path_type=Path), default=Path("model.onnx"), show_default=True,
-              help="The .onnx file to write (replaced only by a complete file).")
-def export_cmd(weights, out_path):
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True,
+              help="Folder for <name>.onnx, named after the weights (drive.onnx, model.onnx for a run folder's "
+                   "model.safetensors); an existing file is replaced only by a complete one.")
+@click.option("--threads", type=THREADS, default=None, help=THREADS_HELP)
+def export_cmd(weights, out_dir, threads):
     """Export weights to ONNX: input x (B, 1, H, W) preprocessed grey, output logits; H, W dynamic.
 
     The model card (preprocessing, statistics, resolution) is stored inside the file, so
-    `vesselseg segment --weights model.onnx` needs nothing else.
+    `vesselseg segment --weights drive.onnx` needs nothing else.
     """
-    from vesselseg.api import export_onnx
+    from vesselseg.api import export_onnx, onnx_name
 
-    path = export_onnx(weights, out_path)
+    _refuse_file_as_folder(out_dir, ".onnx", "<name>.onnx is written inside it")
+    set_threads(threads)
+    path = export_onnx(weights, out_dir / onnx_name(weights))
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
+def _refuse_file_as_folder(out_dir: Path, suffixes, what: str) -> None:
+    """``--out`` is a folder for every command; a file name there is an old habit, refused clearly."""
+    if out_dir.suffix.lower() in ((suffixes,) if isinstance(suffixes, str) else suffixes) and not out_dir.is_dir():
+        raise click.BadParameter(f"{out_dir}: --out is a folder ({what}), not a file name", param_hint="--out")
+
+
 def _parse_disc(value: str | None):
-    if not value:
+    if not value or value in ("auto", "none"):
         return None
     try:
         x, y, r = (float(v) for v in value.split(","))
@@ -311,21 +334,27 @@ def _parse_disc(value: str | None):
 
 @cli.command("measure")
 @click.argument("paths", nargs=-1, required=True, type=str)
-@click.option("--out", "table", type=click.Path(path_type=Path), default=Path("measurements.csv"), show_default=True,
-              help="CSV table (one row per image); a JSON with per-segment detail and <stem>_widths.png "
-                   "images are written beside it.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("measure_out"), show_default=True,
+              help="Folder for measurements.csv (one row per image), measurements.json (per-segment detail) "
+                   "and <stem>_widths.png: the files `segment --measure` writes.")
 @click.option("--fov", default="auto", show_default=True, metavar="auto|none|PATH",
               help="auto: derived for photographs, the whole frame for masks; none: the whole frame; PATH: a mask.")
 @click.option("--pixel-size-um", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Micrometres per pixel: adds length in mm and width in µm.")
-@click.option("--disc", default=None, metavar="X,Y,R", help="Optic disc centre and radius (pixels): adds zone-B columns.")
+@click.option("--disc", default="auto", show_default=True, metavar="auto|none|X,Y,R",
+              help="Optic disc centre and radius in pixels for every input (adds the zone-B columns and, for "
+                   "artery/vein maps, CRAE/CRVE/AVR); auto: detected in photographs (the shipped disc model), "
+                   "none for masks and maps; none: no disc.")
 @click.option("--threshold", type=FiniteFloat(0, 1), default=0.5, show_default=True,
               help="For probability maps and photographs: vessel at p >= threshold.")
 @click.option("--weights", default="drive", show_default=True, help="Weights for photographs (segmented first).")
 @click.option("--min-segment", type=FiniteFloat(min=0), default=0.0, show_default=True,
               help="Leave segments shorter than this (pixels) out of the segment list and tortuosity.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing table.")
-def measure_cmd(paths, table, fov, pixel_size_um, disc, threshold, weights, min_segment, overwrite):
+@click.option("--threads", type=THREADS, default=None, help=THREADS_HELP + " Used when photographs are segmented.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="One line per image measured.")
+def measure_cmd(paths, out_dir, fov, pixel_size_um, disc, threshold, weights, min_segment, overwrite, threads,
+                progress):
     """Measure vessel masks: density, length, segments, branch/end points, calibre, tortuosity, fractal dimension.
 
     PATHS are masks (two grey levels), probability maps (more grey levels; thresholded) or colour
@@ -333,9 +362,13 @@ def measure_cmd(paths, table, fov, pixel_size_um, disc, threshold, weights, min_
     """
     from vesselseg.api import measure_paths
 
+    _refuse_file_as_folder(out_dir, (".csv", ".json"), "measurements.csv and .json are written inside it")
+    set_threads(threads)
+    table = out_dir / "measurements.csv"
     rows, failures = measure_paths(list(paths), table, fov=fov, pixel_size_um=pixel_size_um, disc=_parse_disc(disc),
                                    threshold=threshold, weights=weights, min_segment=min_segment,
-                                   overwrite=overwrite, on_result=_echo_line)
+                                   overwrite=overwrite, on_result=_echo_line if progress else lambda line: None,
+                                   detect_disc_in_photos=disc != "none")
     if rows:
         click.echo(f"{len(rows)} measured; table {table}, detail {table.with_suffix('.json')}")
     return _report_failures(failures, len(rows) + len(failures))
@@ -383,91 +416,16 @@ def serve_cmd(host, port, weights, max_upload_mb, time_limit, keep_minutes, max_
     return 0
 
 
-@cli.command("study")
-@click.argument("study_file", type=click.Path(path_type=Path))
-@click.option("--only", multiple=True, metavar="GLOB", help="Only items whose name matches (repeatable), e.g. 'chase_*'.")
-@click.option("--dry-run", is_flag=True, help="List every item and what would be done; do nothing.")
-@click.option("--redo", multiple=True, metavar="GLOB",
-              help="Evaluate these finished items again from their weights (repeatable; never retrains), "
-                   "e.g. after an evaluation change: --redo '*caffnet*'.")
-@click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
-              help="Folder of run folders (runs/<name>).")
-@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
-              show_default=True, help="Folder of result records.")
-@click.option("--data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
-@click.option("--progress/--no-progress", default=True, show_default=True)
-def study_cmd(study_file, only, dry_run, redo, runs_dir, results_dir, data, progress):
-    """Train and evaluate every run of STUDY_FILE (configs/studies/*.yaml) not done yet.
-
-    Runs with a record in results/ are skipped, finished runs are only evaluated, interrupted
-    runs resume from their newest checkpoint: rerun the same command after any interruption.
-    Then the human reference and cross-dataset records; `vesselseg report` makes the tables.
-    """
-    from vesselseg.study import load_study, plan, run_study, time_left
-    from vesselseg.study.eta import summary
-
-    study = load_study(study_file)
-    if dry_run:
-        rows = plan(study, runs_dir, results_dir, redo=redo, only=only)
-        left = time_left(study, runs_dir, results_dir, rows)
-        for name, status in rows:
-            click.echo(f"{name:32s} {status:18s} {left[name].describe() if name in left else ''}".rstrip())
-        click.echo(summary(left))
-        return
-    written = run_study(study, runs_dir, results_dir, only=only, data=data, progress=progress, echo=click.echo,
-                        redo=redo)
-    click.echo(f"{len(written)} record(s) written; `vesselseg report` updates the README tables")
-
-
-@cli.command("report")
-@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
-              show_default=True, help="Folder of result records.")
-@click.option("--readme", type=click.Path(path_type=Path), default=Path("README.md"), show_default=True,
-              help="Markdown file whose <!-- report:NAME --> sections are regenerated.")
-@click.option("--check", is_flag=True, help="Only check: exit 1 if the file is out of date.")
-@click.option("--print", "print_only", is_flag=True, help="Print every table instead of writing the file.")
-def report_cmd(results_dir, readme, check, print_only):
-    """Regenerate the README's results tables from the records in results/ (no hand-typed numbers)."""
-    from vesselseg.study.report import render, update_readme
-
-    if print_only:
-        if not results_dir.is_dir():
-            raise click.UsageError(f"{results_dir}: no results folder")
-        for name, table in render(results_dir).items():
-            click.echo(f"<!-- report:{name} -->\n{table}")
-        return 0
-    changed, sections = update_readme(readme, results_dir, check=check)
-    if check:
-        if changed:
-            click.echo(f"{readme} is out of date with {results_dir}/: run `vesselseg report`", err=True)
-            return 1
-        click.echo(f"{readme} is up to date ({', '.join(sections)})")
-        return 0
-    click.echo(f"{'updated' if changed else 'unchanged'}: {readme} ({', '.join(sections)})")
-    return 0
-
-
-@cli.command("figures")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("docs/figures"), show_default=True)
-@click.option("--kind", "kinds", multiple=True, type=click.Choice(["roc", "preprocessing", "qualitative"]),
-              help="Only these figures (repeatable; default: all).")
-@click.option("--dataset", "datasets", multiple=True, type=click.Choice(["drive", "stare", "chase"]),
-              help="Only these datasets (repeatable; default: all).")
-@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
-@click.option("--data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
-def figures_cmd(out_dir, kinds, datasets, results_dir, data):
-    """Draw the figures: ROC curves per dataset (from results/), preprocessing stages and the
-    qualitative comparison with zoomed thin vessels (from the datasets and the trained weights)."""
-    from vesselseg.study.figures import KINDS, make_figures
-    from vesselseg.study.report import DATASETS
-
-    make_figures(out_dir, results_dir, data, kinds=kinds or KINDS, datasets=datasets or DATASETS, echo=click.echo)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the process exit status."""
+    return run_group(cli, argv, "vesselseg")
+
+
+def run_group(group: click.Group, argv: list[str] | None, prog_name: str) -> int:
+    """Run a click group the way every vesselseg command line behaves: one ``error:`` line and
+    exit 2 for bad input, 130 on Ctrl-C, never a traceback (also used by ``python -m experiments``)."""
     try:
-        rv = cli.main(args=argv, prog_name="vesselseg", standalone_mode=False)
+        rv = group.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         return 130

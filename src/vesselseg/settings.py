@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from vesselseg.errors import ConfigError
+from vesselseg.validation import env_whole_number, whole_number
+
 DATA_ENV = "VESSELSEG_DATA"
 
 
@@ -48,15 +51,11 @@ def max_workers() -> int:
 
 def check_workers(n: int, what: str = "--workers") -> int:
     """``n`` decoding processes, or a :class:`~vesselseg.errors.ConfigError` outside ``0..max_workers()``."""
-    from vesselseg.validation import whole_number
-
     return whole_number(n, what, 0, max_workers())
 
 
 def env_threads() -> int:
     """``$VESSELSEG_THREADS`` (0 or unset: all cores), checked: a whole number from 0 to :func:`max_threads`."""
-    from vesselseg.validation import env_whole_number
-
     return env_whole_number("VESSELSEG_THREADS", 0, lo=0, hi=max_threads(), unit="torch threads",
                             note="0: all cores")
 
@@ -69,8 +68,6 @@ def set_threads(n: int | None = None) -> int:
     Called once by each command. On the 2-core project machines one process should own both
     cores; running two CPU-heavy processes side by side oversubscribes OpenMP badly.
     """
-    from vesselseg.validation import whole_number
-
     n = 0 if n is None else whole_number(n, "threads", 0, max_threads())
     if n == 0:
         n = env_threads() or (os.cpu_count() or 1)
@@ -110,3 +107,35 @@ def machine_summary() -> dict:
         out["cudnn_tf32"] = bool(torch.backends.cudnn.allow_tf32)
         out["matmul_tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
     return out
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"${name}={value!r}: not a whole number (torchrun sets it to one)") from None
+
+
+def env_ranks() -> tuple[int, int, int]:
+    """``(RANK, WORLD_SIZE, LOCAL_RANK)`` from torchrun's variables, checked.
+
+    Unset variables mean a single process (0, 1, 0). Set ones must be whole numbers with
+    ``WORLD_SIZE >= 1`` and ``0 <= RANK < WORLD_SIZE`` (and ``0 <= LOCAL_RANK``, below
+    ``LOCAL_WORLD_SIZE`` when that is set): a rank outside the world would silently do nothing.
+    """
+    rank, world, local = env_int("RANK", 0), env_int("WORLD_SIZE", 1), env_int("LOCAL_RANK", 0)
+    if world < 1:
+        raise ConfigError(f"$WORLD_SIZE={world}: must be at least 1")
+    if not 0 <= rank < world:
+        size = f"$WORLD_SIZE={world}" if os.environ.get("WORLD_SIZE", "").strip() else "$WORLD_SIZE unset (1)"
+        raise ConfigError(f"$RANK={rank} with {size}: need 0 <= RANK < WORLD_SIZE")
+    local_world = env_int("LOCAL_WORLD_SIZE", world)
+    if local_world < 1:
+        raise ConfigError(f"$LOCAL_WORLD_SIZE={local_world}: must be at least 1")
+    if not 0 <= local < local_world:
+        raise ConfigError(f"$LOCAL_RANK={local} with $LOCAL_WORLD_SIZE={local_world}: "
+                          "need 0 <= LOCAL_RANK < LOCAL_WORLD_SIZE")
+    return rank, world, local

@@ -6,10 +6,11 @@ Layout inside a run folder::
     checkpoints/last.pt.sha256 its checksum
     checkpoints/prev.pt(.sha256) the one before (fallback if ``last`` is corrupt)
 
-A write goes to ``*.part`` first, is fsync'ed, then renamed over the old file, so a SIGKILL at
+A write goes to a temporary file first, is fsync'ed, then renamed over the old file
+(:func:`vesselseg.io.files.atomic_write`), so a SIGKILL at
 any moment leaves at least one complete, verifiable checkpoint. These files are PyTorch pickles
 that this program wrote itself; they load with ``weights_only=True`` (tensors, numbers, strings
-only). Shipped and exchanged weights use safetensors (:mod:`vesselseg.engine.weights`).
+only). Shipped and exchanged weights use safetensors (:mod:`vesselseg.inference.weights`).
 """
 
 from __future__ import annotations
@@ -22,19 +23,11 @@ from pathlib import Path
 import torch
 
 from vesselseg.errors import InputError
+from vesselseg.io.files import atomic_write_bytes
 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def save_checkpoint(state: dict, ckpt_dir: str | Path) -> Path:
@@ -45,13 +38,15 @@ def save_checkpoint(state: dict, ckpt_dir: str | Path) -> Path:
     torch.save(state, buf)
     data = buf.getvalue()
     last, prev = ckpt_dir / "last.pt", ckpt_dir / "prev.pt"
+    for stale in ckpt_dir.glob(".*.part"):  # temporaries of a write a kill interrupted (one writer per run)
+        stale.unlink(missing_ok=True)
     if last.exists() and (ckpt_dir / "last.pt.sha256").exists():
         os.replace(last, prev)
         os.replace(ckpt_dir / "last.pt.sha256", ckpt_dir / "prev.pt.sha256")
     # Checksum first: a kill between the two writes leaves a last.pt without a matching sum,
     # which load_latest treats as corrupt and skips.
-    _atomic_write(ckpt_dir / "last.pt.sha256", _sha256(data).encode())
-    _atomic_write(last, data)
+    atomic_write_bytes(ckpt_dir / "last.pt.sha256", _sha256(data).encode(), durable=True)
+    atomic_write_bytes(last, data, durable=True)
     return last
 
 

@@ -1,8 +1,18 @@
 """Experiment configuration: one YAML file per run, validated into typed sections.
 
-Unknown keys and wrong types are errors that name the key (``train.epochs: expected int, got
-'ten'``). ``--set a.b=value`` overrides parse ``value`` as YAML. The resolved config is saved in
-every run folder and checkpoint.
+A file states only what differs from the defaults below, or from another config it names as
+its ``base``::
+
+    # configs/drive_caffnet_dice.yaml
+    base: drive_caffnet.yaml      # relative to this file's folder; a base may have a base
+    name: drive_caffnet_dice
+    loss: {name: dice}
+
+The file's keys are merged into its (resolved) base section by section -- ``model.options`` key by
+key, lists replaced whole -- and ``--set`` overrides are applied last. Unknown keys and wrong types
+are errors that name the key (``train.epochs: expected int, got 'ten'``). ``--set a.b=value``
+overrides parse ``value`` as YAML. The resolved config (no ``base``) is saved in every run folder
+and checkpoint.
 """
 
 from __future__ import annotations
@@ -18,6 +28,11 @@ from typing import Any
 import yaml
 
 from vesselseg.errors import ConfigError
+from vesselseg.io.files import atomic_write_text
+from vesselseg.preprocess import PreprocessConfig
+from vesselseg.settings import max_threads
+from vesselseg.validation import finite_number, whole_number
+from vesselseg.vocabulary import MODES
 
 
 @dataclass
@@ -82,10 +97,9 @@ class TrainSection:
     seed: int = 0
     threads: int = 0  # 0: all cores
     channels_last: bool = True
-    bf16: bool = False  # CPU autocast to bfloat16
+    bf16: bool = False  # autocast to bfloat16 on the training device (CPU or CUDA)
     compile: bool = False  # torch.compile the model
     eval_after: bool = True  # evaluate the final weights on the test split
-    deterministic: bool = True
 
 
 @dataclass
@@ -162,9 +176,16 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
     return value
 
 
+#: Keys that older configs, run folders and checkpoints may still hold but that no longer mean
+#: anything: dropped on reading, so those keep loading. ``train.deterministic`` was never read
+#: (CPU training is deterministic anyway; a CUDA run is not bitwise reproducible).
+LEGACY_KEYS = frozenset({"train.deterministic"})
+
+
 def _build(cls, data: dict, prefix: str = ""):
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+    data = {k: v for k, v in data.items() if f"{prefix}{k}" not in LEGACY_KEYS}
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
@@ -222,22 +243,48 @@ def config_from_dict(data: dict) -> Config:
     return _build(Config, data)
 
 
+def _read_yaml(path: Path) -> dict:
+    if path.exists() and not path.is_file():  # a folder, or a FIFO that would block the read
+        raise ConfigError(f"{path}: not a regular file; expected a YAML config file")
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return data
+
+
+def _read_with_bases(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """The file's keys merged over those of its ``base`` chain (``base`` itself removed)."""
+    chain = (*chain, path.resolve())
+    data = _read_yaml(path)
+    if "base" not in data:
+        return data
+    base = data.pop("base")
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{path}: base: expected the path of another config file, got {base!r}")
+    base_path = path.parent / base  # relative to this file's folder (an absolute path stays as it is)
+    if not base_path.is_file():
+        why = "not a regular file" if base_path.exists() else "not found"
+        raise ConfigError(f"{path}: base {base!r}: {base_path} {why}")
+    again = base_path.resolve()
+    if again in chain:
+        cycle = " -> ".join(str(p) for p in (*chain[chain.index(again):], again))
+        raise ConfigError(f"{path}: base {base!r} makes a cycle ({cycle})")
+    return _merge(_read_with_bases(base_path, chain), data)
+
+
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML config (or start from the defaults when ``path`` is None) and apply ``--set`` overrides."""
-    data: dict = {}
-    if path is not None:
-        path = Path(path)
-        if path.exists() and not path.is_file():  # a folder, or a FIFO that would block the read
-            raise ConfigError(f"{path}: not a regular file; expected a YAML config file")
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: top level must be a mapping")
-    data = _merge(data, parse_overrides(overrides))
+    """Read a YAML config with its ``base`` chain (or start from the defaults when ``path`` is
+    None) and apply ``--set`` overrides last."""
+    data: dict = _read_with_bases(Path(path)) if path is not None else {}
+    over = parse_overrides(overrides)
+    if "base" in over:
+        raise ConfigError("--set base: a config's base can only be named in the config file")
+    data = _merge(data, over)
     cfg = config_from_dict(data)
     check_values(cfg)
     if cfg.dataset.name == "mixture":
@@ -246,7 +293,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         check_mixture(cfg)
     elif cfg.dataset.sources:
         raise ConfigError("dataset.sources applies to dataset.name: mixture only")
-    if cfg.eval.mode not in ("whole", "sliding"):
+    if cfg.eval.mode not in MODES:
         raise ConfigError(f"eval.mode: expected 'whole' or 'sliding', got {cfg.eval.mode!r}")
     return cfg
 
@@ -279,10 +326,6 @@ def _model_size_multiple(cfg: Config) -> int:
 
 def check_values(cfg: Config) -> None:
     """Range checks of the numeric keys (types are checked while building): each error names its key."""
-    from vesselseg.preprocess import PreprocessConfig
-    from vesselseg.settings import max_threads
-    from vesselseg.validation import finite_number, whole_number
-
     t, p, o = cfg.train, cfg.patches, cfg.optim
     whole_number(t.epochs, "train.epochs", 1)
     whole_number(t.batch_size, "train.batch_size", 1)
@@ -317,4 +360,4 @@ def check_values(cfg: Config) -> None:
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from vesselseg.errors import ConfigError
+from vesselseg.settings import env_int, env_ranks
 
 
 @dataclass(frozen=True)
@@ -39,38 +39,6 @@ class DistContext:
         return self.rank == 0
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigError(f"${name}={value!r}: not a whole number (torchrun sets it to one)") from None
-
-
-def env_ranks() -> tuple[int, int, int]:
-    """``(RANK, WORLD_SIZE, LOCAL_RANK)`` from torchrun's variables, checked.
-
-    Unset variables mean a single process (0, 1, 0). Set ones must be whole numbers with
-    ``WORLD_SIZE >= 1`` and ``0 <= RANK < WORLD_SIZE`` (and ``0 <= LOCAL_RANK``, below
-    ``LOCAL_WORLD_SIZE`` when that is set): a rank outside the world would silently do nothing.
-    """
-    rank, world, local = _env_int("RANK", 0), _env_int("WORLD_SIZE", 1), _env_int("LOCAL_RANK", 0)
-    if world < 1:
-        raise ConfigError(f"$WORLD_SIZE={world}: must be at least 1")
-    if not 0 <= rank < world:
-        size = f"$WORLD_SIZE={world}" if os.environ.get("WORLD_SIZE", "").strip() else "$WORLD_SIZE unset (1)"
-        raise ConfigError(f"$RANK={rank} with {size}: need 0 <= RANK < WORLD_SIZE")
-    local_world = _env_int("LOCAL_WORLD_SIZE", world)
-    if local_world < 1:
-        raise ConfigError(f"$LOCAL_WORLD_SIZE={local_world}: must be at least 1")
-    if not 0 <= local < local_world:
-        raise ConfigError(f"$LOCAL_RANK={local} with $LOCAL_WORLD_SIZE={local_world}: "
-                          "need 0 <= LOCAL_RANK < LOCAL_WORLD_SIZE")
-    return rank, world, local
-
-
 def setup() -> DistContext:
     """Join the process group if launched by torchrun with several processes (idempotent)."""
     ctx = DistContext(*env_ranks())
@@ -85,15 +53,6 @@ def setup() -> DistContext:
 def barrier(ctx: DistContext) -> None:
     if ctx.enabled:
         dist.barrier()
-
-
-def broadcast_flag(ctx: DistContext, flag: bool) -> bool:
-    """Rank 0's boolean, on every rank (e.g. "the run folder is usable")."""
-    if not ctx.enabled:
-        return flag
-    t = torch.tensor([1 if flag else 0])
-    dist.broadcast(t, src=0)
-    return bool(t.item())
 
 
 def sum_across(ctx: DistContext, values: list[float]) -> list[float]:
@@ -128,7 +87,7 @@ def threads_per_rank(ctx: DistContext, requested: int | None) -> int | None:
     """Share the machine's cores among the ranks on it (unless the config fixes a number)."""
     if requested or not ctx.enabled:
         return requested
-    local = max(1, _env_int("LOCAL_WORLD_SIZE", ctx.world_size))  # checked >= 1 by env_ranks
+    local = max(1, env_int("LOCAL_WORLD_SIZE", ctx.world_size))  # checked >= 1 by env_ranks
     return max(1, (os.cpu_count() or 1) // local)
 
 

@@ -9,12 +9,16 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from vesselseg.engine.predictor import Predictor
 from vesselseg.errors import InputError
+from vesselseg.inference.predictor import Predictor
 from vesselseg.inference.windows import PAPER_STRIDE, PAPER_WINDOW, check_window
 from vesselseg.io.datasets import load_sample, load_split
+from vesselseg.io.files import atomic_write, atomic_write_text
 from vesselseg.io.images import ensure_output_dir, read_probability, write_png, write_probability
 from vesselseg.metrics import METRIC_NAMES, Evaluator
+from vesselseg.segmentation import Segmenter
+from vesselseg.validation import finite_number
+from vesselseg.vocabulary import REGIONS
 
 REPORT_ORDER = ("auc", "pr_auc", "f1", "accuracy", "sensitivity", "specificity", "precision", "iou", "mcc")
 
@@ -45,7 +49,7 @@ def _roc_png(pool, path: Path, label: str) -> None:
     ax.set_ylabel("true positive rate")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
     plt.close(fig)
 
 
@@ -67,7 +71,7 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
     resolution policy instead -- what ``vesselseg segment`` does with a photograph from another
     camera (cross-dataset evaluation). ``roc_points > 0`` adds ``"roc"``: that many pooled
     ``(fpr, tpr)`` points, enough to redraw the curve without the dataset. ``context`` (the
-    pooling context, ``"patch"`` or ``"global"``, see :class:`~vesselseg.engine.predictor.Predictor`) applies
+    pooling context, ``"patch"`` or ``"global"``, see :class:`~vesselseg.inference.predictor.Predictor`) applies
     when no ``predictor`` is given; a given one keeps its own. ``window`` / ``stride``: the
     sliding windows (the paper's 64 / 16); a window larger than a patch the network padded in
     training adds a line to ``"warnings"`` (see :meth:`Predictor.padded_training_patch`).
@@ -76,10 +80,8 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
     another tool), ``<name>_prob.png`` or ``<name>.png`` per test image, 8- or 16-bit: they are
     scored instead of running a model.
     """
-    from vesselseg.validation import finite_number
-
     threshold = finite_number(threshold, "threshold", 0, 1, error=InputError)
-    if region not in ("fov", "image"):
+    if region not in REGIONS:
         raise InputError(f"region must be 'fov' or 'image', not {region!r}")
     if observer not in (1, 2):
         raise InputError("observer must be 1 (the model vs observer 1) or 2 (observer 2 vs observer 1)")
@@ -101,8 +103,6 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
         predictor = Predictor(weights, context=context)
     run = None
     if observer == 1 and scale != "none" and maps is None:
-        from vesselseg.segmentation import Segmenter
-
         segmenter = Segmenter(predictor=predictor, mode=mode, tta=tta, threshold=threshold, scale=scale)
         run = lambda image, fov: segmenter.run(image, fov).prob  # noqa: E731
     out_dir = ensure_output_dir(out) if out else None
@@ -165,15 +165,16 @@ def evaluate(weights: str | Path = "drive", dataset: str = "drive", data: str | 
         h = human.result()
         result["second_observer"] = {"pooled": h["pooled"], "mean": h["mean"], "std": h["std"]}
     if out_dir is not None:
-        (out_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-        title = f"{result['setup']['weights']} on {dataset}/{split}, {region.upper()} pixels, {mode}, threshold {threshold}"
+        atomic_write_text(out_dir / "metrics.json", json.dumps(result, indent=2) + "\n")
+        title = (f"{result['setup']['weights']} on {dataset}/{split}, {region.upper()} pixels, {mode}, "
+                 f"threshold {threshold}")
         md = markdown_table(result, title)
         if "second_observer" in result:
             md += "\n" + markdown_table(result["second_observer"], "second observer vs first (human reference)")
             md += ("\nThe human map is binary: its AUC and PR-AUC describe a single operating point, "
                    "not a ranking, and are not comparable with a model's.\n")
         md += "".join(f"\nwarning: {w}\n" for w in result.get("warnings", []))
-        (out_dir / "metrics.md").write_text(md)
+        atomic_write_text(out_dir / "metrics.md", md)
         label = ("second observer" if observer == 2 else maps.name if maps is not None
                  else (predictor.card.get("name") or Path(str(weights)).stem))
         _roc_png(ev.pool, out_dir / "roc.png", label)
@@ -187,9 +188,10 @@ def _map_file(folder: Path, name: str) -> Path:
     raise InputError(f"{folder}: no probability map for test image {name} ({name}_prob.png or {name}.png)")
 
 
-def summary_line(result: dict) -> str:
+def metrics_line(result: dict) -> str:
+    """The pooled metrics of one evaluation on one line (``auc=0.9811 f1=0.8306 ...``)."""
     p = result["pooled"]
     return " ".join(f"{k}={p[k]:.4f}" for k in REPORT_ORDER if k in p)
 
 
-__all__ = ["evaluate", "markdown_table", "summary_line", "METRIC_NAMES"]
+__all__ = ["evaluate", "markdown_table", "metrics_line", "METRIC_NAMES"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -25,8 +24,10 @@ from vesselseg.engine import distributed
 from vesselseg.engine.checkpoint import load_latest, save_checkpoint
 from vesselseg.engine.config import Config, config_from_dict, load_config, save_config
 from vesselseg.engine.data import fit_training_stats, load_raw, prepare, preprocess_config
-from vesselseg.engine.weights import code_version, save_weights
+from vesselseg.engine.mixture import prepare_mixture
 from vesselseg.errors import ConfigError, InputError, TrainingError
+from vesselseg.inference.weights import code_version, save_weights
+from vesselseg.io.files import atomic_write, atomic_write_text
 from vesselseg.io.fov import training_resolution
 from vesselseg.io.images import ensure_output_dir
 from vesselseg.losses import build_loss
@@ -42,6 +43,17 @@ def build_model(cfg: Config) -> torch.nn.Module:
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+def autocast_context(device: torch.device, bf16: bool):
+    """``train.bf16``: bfloat16 autocast on the device the model trains on (``torch.autocast("cpu")``
+    would leave a CUDA model in float32 without a word), or no autocast."""
+    if not bf16:
+        return nullcontext()
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError(f"train.bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; "
+                          "set train.bf16=false")
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def _rng_state() -> dict:
@@ -60,9 +72,7 @@ def _write_log(run_dir: Path, history: list[dict]) -> None:
     w.writeheader()
     for row in history:
         w.writerow({k: row.get(k, "") for k in LOG_FIELDS})
-    tmp = run_dir / "log.csv.part"
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, run_dir / "log.csv")
+    atomic_write_text(run_dir / "log.csv", buf.getvalue())
 
 
 def _plot_curve(run_dir: Path, history: list[dict]) -> None:
@@ -82,7 +92,7 @@ def _plot_curve(run_dir: Path, history: list[dict]) -> None:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(run_dir / "learning_curve.png")
+    atomic_write(run_dir / "learning_curve.png", lambda fh: fig.savefig(fh, format="png"))
     plt.close(fig)
 
 
@@ -102,13 +112,12 @@ class Trainer:
         set_threads(distributed.threads_per_rank(self.dist, cfg.train.threads))
         torch.manual_seed(cfg.train.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
         self.device = torch.device(f"cuda:{self.dist.local_rank}" if torch.cuda.is_available() else "cpu")
+        autocast_context(self.device, cfg.train.bf16)  # an unsupported bf16 fails before the data is prepared
 
         self.pcfg = preprocess_config(cfg)
         p = cfg.patches
         self.mixture = None
         if cfg.dataset.name == "mixture":
-            from vesselseg.engine.mixture import prepare_mixture
-
             self.mixture = prepare_mixture(cfg, self.pcfg, log=tqdm.write if self.dist.is_main else lambda _: None)
             self.stats = None
             images, labels, fovs, per_image = (self.mixture.images, self.mixture.labels, self.mixture.fovs,
@@ -171,7 +180,7 @@ class Trainer:
         cfg = self.cfg
         self.model.train()
         self.dataset.set_epoch(self.epoch)
-        amp = torch.autocast("cpu", dtype=torch.bfloat16) if cfg.train.bf16 else nullcontext()
+        amp = autocast_context(self.device, cfg.train.bf16)
         total = final = aux = 0.0
         n = 0
         t0 = time.perf_counter()

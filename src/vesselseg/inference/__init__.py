@@ -1,23 +1,34 @@
-"""Inference: whole-image and sliding-window prediction, flip test-time augmentation.
+"""Inference: trained weights -> probabilities, with PyTorch or ONNX Runtime. Below the training
+engine: segmenting, measuring, evaluating and training all use it; it uses none of them.
 
-- :func:`predict` -> ``float32 (H, W)`` probabilities; :func:`to_tensor`
-- :func:`window_starts`, :func:`coverage`: the sliding-window geometry, testable alone
+- :mod:`.weights` -- safetensors + model card <-> a ready model (:func:`load_model`, shipped names);
+- :mod:`.predictor` -- :class:`Predictor`: photograph in, probabilities out, preprocessing from the card;
+- :mod:`.prediction` -- whole-image and sliding-window prediction -> ``float32 (H, W)``;
+- :mod:`.windows`, :mod:`.tta` -- the sliding-window geometry, flip test-time augmentation;
+- :mod:`.onnx` -- ONNX export (model card inside) and an ONNX Runtime model with the torch contract.
+
+Names are imported on first use (PEP 562), so ``vesselseg.inference.weights`` -- listing shipped
+weights for the web server or ``--help`` -- does not import torch.
 """
 
-from vesselseg.inference.predict import MODES, predict, probability_fn, to_tensor
-from vesselseg.inference.tta import FLIPS, flip_average
-from vesselseg.inference.windows import PAPER_STRIDE, PAPER_WINDOW, coverage, monai_overlap, window_starts
+from __future__ import annotations
 
-__all__ = [
-    "MODES",
-    "predict",
-    "probability_fn",
-    "to_tensor",
-    "FLIPS",
-    "flip_average",
-    "window_starts",
-    "coverage",
-    "monai_overlap",
-    "PAPER_WINDOW",
-    "PAPER_STRIDE",
-]
+import importlib
+
+_EXPORTS = {
+    "MODES": "prediction", "predict": "prediction", "probability_fn": "prediction", "to_tensor": "prediction",
+    "FLIPS": "tta", "flip_average": "tta",
+    "window_starts": "windows", "coverage": "windows", "monai_overlap": "windows",
+    "PAPER_WINDOW": "windows", "PAPER_STRIDE": "windows",
+    "Predictor": "predictor", "apply_inference_context": "predictor", "POOLING_CONTEXTS": "predictor",
+    "load_model": "weights", "resolve_weights": "weights", "shipped_weights": "weights",
+    "save_weights": "weights", "read_card": "weights",
+    "OnnxModel": "onnx", "export_onnx": "onnx", "onnx_for_weights": "onnx", "have_onnxruntime": "onnx",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,14 +17,17 @@ from typing import Callable
 import numpy as np
 
 from vesselseg.errors import InputError
+from vesselseg.io.av import read_av_label, vessel_from_av
 from vesselseg.io.fov import derive_fov
 from vesselseg.io.images import IMAGE_SUFFIXES, read_image, read_mask
 from vesselseg.settings import data_root
+from vesselseg.vocabulary import SPLITS
 
-SPLITS = ("train", "test")
 # Training images per split of the built-in datasets (the paper's splits): what a patch epoch
 # samples from, so also what a training run's length follows from.
 TRAIN_IMAGES = {"drive": 20, "stare": 10, "chase": 20, "avrdb": 70}
+#: Optic-disc sets: training images of each (the rest is held out; see each loader).
+DISC_TRAIN_IMAGES = {"drive_od": 20, "idrid_od": 484, "drishti_od": 40, "avwide_od": 20}
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,11 @@ class Sample:
     label: Path | None
     fov: Path | None = None
     label2: Path | None = None
-    label_format: str = "mask"  # mask: binary image | av: artery/vein colours (vessel = any class)
+    # mask: binary image | av: artery/vein colours (vessel = any class) | majority: a soft map of
+    # expert agreement, label = at least half agree | ellipse: drawn from ``ellipse`` (no file)
+    label_format: str = "mask"
+    #: ``(cx, cy, width, height)`` in image pixels for ``label_format="ellipse"``; None: no object.
+    ellipse: tuple[float, float, float, float] | None = None
 
 
 @dataclass
@@ -54,7 +61,9 @@ class LoadedSample:
 DatasetFn = Callable[[Path, str], list[Sample]]
 DATASETS: dict[str, DatasetFn] = {}
 #: Folder name of each dataset under the data root.
-FOLDERS = {"drive": "DRIVE", "stare": "STARE", "chase": "CHASEDB1", "avrdb": "AVRDB"}
+FOLDERS = {"drive": "DRIVE", "stare": "STARE", "chase": "CHASEDB1", "avrdb": "AVRDB",
+           "drive_od": "DRIVE-OD", "idrid_od": "IDRiD-DIARETDB1-OD", "drishti_od": "Drishti-GS1",
+           "avwide_od": "AV-WIDE"}
 
 
 def register_dataset(name: str) -> Callable[[DatasetFn], DatasetFn]:
@@ -85,6 +94,12 @@ def _check_split(split: str) -> None:
         raise InputError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
 
 
+def _first_n(files: list[Path], n: int, split: str) -> list[Path]:
+    """The first ``n`` files (file-name order) are the training split, the rest the test split."""
+    _check_split(split)
+    return files[:n] if split == "train" else files[n:]
+
+
 @register_dataset("drive")
 def drive(root: Path, split: str) -> list[Sample]:
     """DRIVE: ``training/`` (21-40) and ``test/`` (01-20); FOV masks shipped; test has 2nd_manual."""
@@ -110,10 +125,7 @@ def drive(root: Path, split: str) -> list[Sample]:
 @register_dataset("stare")
 def stare(root: Path, split: str) -> list[Sample]:
     """STARE: 20 labelled images; first 10 train, last 10 test (file-name order); no FOV masks."""
-    _check_split(split)
-    images = _listing(root / "stare-images", "im*.ppm")
-    n = TRAIN_IMAGES["stare"]
-    chosen = images[:n] if split == "train" else images[n:]
+    chosen = _first_n(_listing(root / "stare-images", "im*.ppm"), TRAIN_IMAGES["stare"], split)
     return [
         Sample(
             name=img.stem,
@@ -128,10 +140,7 @@ def stare(root: Path, split: str) -> list[Sample]:
 @register_dataset("chase")
 def chase(root: Path, split: str) -> list[Sample]:
     """CHASE_DB1: 28 images; first 20 train, last 8 test (file-name order); no FOV masks."""
-    _check_split(split)
-    images = _listing(root, "Image_*.jpg")
-    n = TRAIN_IMAGES["chase"]
-    chosen = images[:n] if split == "train" else images[n:]
+    chosen = _first_n(_listing(root, "Image_*.jpg"), TRAIN_IMAGES["chase"], split)
     return [
         Sample(
             name=img.stem,
@@ -151,13 +160,67 @@ def avrdb(root: Path, split: str) -> list[Sample]:
     Its vessels are drawn with a broad brush (wider than in the photograph, the finest capillaries
     absent): a vessel label for training and a second camera to test on, coarse as calibre truth.
     """
-    _check_split(split)
     # One file is named .JPG: match the suffix case-insensitively, or the split would shift.
     images = sorted(p for p in _listing(root / "images", "IM*") if p.suffix.lower() == ".jpg")
-    n = TRAIN_IMAGES["avrdb"]
-    chosen = images[:n] if split == "train" else images[n:]
+    chosen = _first_n(images, TRAIN_IMAGES["avrdb"], split)
     return [Sample(name=img.stem, image=img, label=_require(root / "av-labels" / f"{img.stem}--av.jpg"),
                    label_format="av") for img in chosen]
+
+
+# --- optic disc sets (label = the disc) --------------------------------------------------------------
+
+@register_dataset("drive_od")
+def drive_od(root: Path, split: str) -> list[Sample]:
+    """DRIVE's photographs with the optic-disc masks of DRIVE-OD (same train/test split as DRIVE)."""
+    _check_split(split)
+    tag = "training" if split == "train" else "test"
+    out = []
+    for s in drive(root.parent / FOLDERS["drive"], split):
+        out.append(Sample(name=s.name, image=s.image, label=_require(root / f"{s.name.split('_')[0]}_{tag}_od.png"),
+                          fov=s.fov))
+    return out
+
+
+@register_dataset("idrid_od")
+def idrid_od(root: Path, split: str) -> list[Sample]:
+    """IDRiD + DIARETDB1 with optic-disc boxes (``discs.csv``), the disc drawn as the box's ellipse.
+
+    605 photographs in file-name order; every fifth (the 5th, 10th, ...: 121) is held out as the
+    test split, so both sources are in both splits. Two images have no box (no disc drawn): their
+    label is empty.
+    """
+    import csv
+
+    _check_split(split)
+    table = _require(root / "discs.csv")
+    with open(table, newline="") as fh:
+        rows = sorted(csv.DictReader(fh), key=lambda r: r["image"])
+    out = []
+    for i, row in enumerate(rows):
+        if (i % 5 == 4) != (split == "test"):
+            continue
+        box = None
+        if row["disc_cx"]:
+            box = tuple(float(row[k]) for k in ("disc_cx", "disc_cy", "disc_w", "disc_h"))
+        out.append(Sample(name=Path(row["image"]).stem, image=_require(root / "images" / row["image"]), label=None,
+                          label_format="ellipse", ellipse=box))
+    return out
+
+
+@register_dataset("drishti_od")
+def drishti_od(root: Path, split: str) -> list[Sample]:
+    """Drishti-GS1 (training part, disc-centred): first 40 train, last 10 test (file-name order);
+    the disc is where at least half of the experts drew it (soft map >= 128)."""
+    chosen = _first_n(_listing(root / "images", "drishtiGS_*.jpg"), DISC_TRAIN_IMAGES["drishti_od"], split)
+    return [Sample(name=img.stem, image=img, label=_require(root / "od_softmap" / f"{img.stem}_od.png"),
+                   label_format="majority") for img in chosen]
+
+
+@register_dataset("avwide_od")
+def avwide_od(root: Path, split: str) -> list[Sample]:
+    """AV-WIDE (ultra-widefield, pseudo-colour) with optic-disc masks: first 20 train, last 10 test."""
+    chosen = _first_n(_listing(root / "images", "wide_image_*.png"), DISC_TRAIN_IMAGES["avwide_od"], split)
+    return [Sample(name=img.stem, image=img, label=_require(root / "od" / f"{img.stem}_od.png")) for img in chosen]
 
 
 def folder_samples(root: Path, split: str | None = None) -> list[Sample]:
@@ -229,10 +292,24 @@ def load_split(name: str, split: str, data: str | Path | None = None) -> list[Sa
     return fn(dataset_dir(name, data), split)
 
 
-def _read_label(path: Path, shape: tuple[int, int], label_format: str) -> np.ndarray:
-    if label_format == "av":
-        from vesselseg.io.av import read_av_label, vessel_from_av
+def _ellipse_label(shape: tuple[int, int], box: tuple[float, float, float, float] | None) -> np.ndarray:
+    import cv2
 
+    out = np.zeros(shape, np.uint8)
+    if box is not None:
+        cx, cy, w, h = box
+        cv2.ellipse(out, (round(cx), round(cy)), (max(1, round(w / 2)), max(1, round(h / 2))), 0, 0, 360, 1, -1)
+    return out.astype(bool)
+
+
+def _read_label(path: Path, shape: tuple[int, int], label_format: str) -> np.ndarray:
+    if label_format == "majority":
+        grey = read_image(path)[..., 0]
+        if grey.shape != tuple(shape):
+            raise InputError(f"{path}: label is {grey.shape[1]}x{grey.shape[0]} but its image is "
+                             f"{shape[1]}x{shape[0]}")
+        return grey >= 0.5 - 1e-6  # values are k/255: at least 128 of 255
+    if label_format == "av":
         vessels = vessel_from_av(read_av_label(path))
         if vessels.shape != tuple(shape):
             raise InputError(f"{path}: label is {vessels.shape[1]}x{vessels.shape[0]} but its image is "
@@ -245,7 +322,10 @@ def load_sample(sample: Sample, observer2: bool = True) -> LoadedSample:
     """Read a sample's files, checking that every mask matches the image's size."""
     image = read_image(sample.image)
     shape = image.shape[:2]
-    label = _read_label(sample.label, shape, sample.label_format) if sample.label else None
+    if sample.label_format == "ellipse":
+        label = _ellipse_label(shape, sample.ellipse)
+    else:
+        label = _read_label(sample.label, shape, sample.label_format) if sample.label else None
     label2 = read_mask(sample.label2, shape) if (observer2 and sample.label2) else None
     if sample.fov is not None:
         fov, derived = read_mask(sample.fov, shape), False

@@ -8,15 +8,14 @@ surround is near-black, so
 3. keep the largest connected component and fill its holes (dark lesions, the vessel tree),
 4. erode by ``erode`` pixels, so the dark, blurred rim of the aperture counts as outside.
 
-On DRIVE, against the shipped masks, this reaches Dice ≈ 0.99 (see ``tests/test_datasets.py``
-and the README).
+On DRIVE, against the shipped masks, this reaches Dice ≈ 0.99 (``tests/test_io.py``;
+``docs/training.md``, "Derived FOV").
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
-
 
 #: Side length at which :func:`derive_fov` works on large photographs.
 WORKING_SIDE = 1000

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import warnings
 from pathlib import Path
-from typing import BinaryIO, Callable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from vesselseg.errors import InputError, OutputError
+from vesselseg.errors import InputError
+from vesselseg.io.files import atomic_write
 from vesselseg.io.notes import note
+from vesselseg.validation import env_whole_number
 
 # Every format the reader decodes (WebP through Pillow): folder listings take exactly these.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pbm", ".bmp", ".webp")
@@ -35,8 +35,6 @@ DEFAULT_MAX_PIXELS = 200_000_000
 
 def max_pixels() -> int:
     """``$VESSELSEG_MAX_PIXELS`` (a whole number >= 256, ``2e8`` style accepted) or the default."""
-    from vesselseg.validation import env_whole_number
-
     return env_whole_number("VESSELSEG_MAX_PIXELS", DEFAULT_MAX_PIXELS, lo=256, unit="pixels",
                             note="e.g. 200000000 or 2e8")
 
@@ -433,12 +431,6 @@ def ensure_output_dir(path: str | os.PathLike, what: str = "output folder") -> P
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def to_uint16(arr: np.ndarray) -> np.ndarray:
     """Map a ``[0, 1]`` float array to ``uint16`` 0..65535 (``round(p * 65535)``; clipped)."""
     return _quantise(arr, 65535.0, np.uint16, np.float64)
@@ -503,58 +495,3 @@ def write_png(path: str | os.PathLike, arr: np.ndarray, bits: int = 8, replace: 
     return atomic_write(path, lambda fh: Image.fromarray(data).save(fh, format="PNG"), replace=replace)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], replace: bool = True) -> Path:
-    """Write ``path`` through ``write(fh)`` into a unique temporary file in the same folder, then
-    rename it into place, so an interruption never leaves a half-written file and concurrent
-    writers never share a temporary name. ``replace=False`` never replaces an existing ``path``
-    (not even one another process created meanwhile). A failure (disk full, permissions, an
-    existing file kept) raises :class:`OutputError` with the errno and leaves nothing behind.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"{path.parent}: cannot write output folder ({exc.strerror})", exc.errno) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get the usual mode
-        if replace:
-            os.replace(tmp, path)
-        else:
-            _link_no_replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, FileExistsError):
-            raise OutputError(f"{path}: exists; not replaced", exc.errno) from None
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})", exc.errno) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _link_no_replace(tmp: str, path: Path) -> None:
-    """Move ``tmp`` to ``path`` unless ``path`` exists (``FileExistsError``), atomically where possible."""
-    try:
-        os.link(tmp, path)  # fails with EEXIST if path exists: no check-then-write race
-    except FileExistsError:
-        raise
-    except OSError:  # a filesystem without hard links: check, then rename
-        if path.exists():
-            raise FileExistsError(path) from None
-        os.replace(tmp, path)
-        return
-    os.unlink(tmp)
-
-
-def is_read_only(path: str | os.PathLike) -> bool:
-    """``path`` exists and has no write permission bit (``chmod a-w``): the user protected it.
-
-    Judged by the mode bits, not ``os.access``, so it holds for root too (who may write anyway).
-    """
-    try:
-        return not (os.stat(path).st_mode & 0o222)
-    except OSError:
-        return False

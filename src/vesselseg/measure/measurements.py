@@ -1,6 +1,6 @@
 """All measures of one vessel mask: density, length, graph counts, calibre, tortuosity, fractal dimension.
 
-Defined answers for degenerate masks (documented in the README): an empty mask has density 0,
+Defined answers for degenerate masks (documented in docs/measurements.md): an empty mask has density 0,
 length 0, no segments, and *undefined* calibre/tortuosity/fractal dimension (``None`` in JSON,
 blank in CSV) with a note saying so; a mask filling more than half of its FOV is measured but
 noted as unlikely to be a vessel map.
@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vesselseg.errors import InputError
-from vesselseg.measure.calibre import segment_width, width_map, widths_along
+from vesselseg.measure.calibre import segment_width, width_map
 from vesselseg.measure.fractal import fractal_dimension
 from vesselseg.measure.graph import vessel_graph
 from vesselseg.measure.tortuosity import arc_chord, arc_length, mean_curvature, smooth_path
+from vesselseg.measure.zones import zone_b
 
 #: Columns of the per-image table, in order.
 COLUMNS = (
@@ -37,6 +38,8 @@ class Measurements:
     width_histogram: dict = field(default_factory=dict)
     skeleton: np.ndarray | None = None
     widths: np.ndarray | None = None
+    #: Artery/vein inputs with a disc: one record per vessel crossing zone B (measure.biomarkers).
+    zone_vessels: list[dict] = field(default_factory=list)
 
 
 def _nan_to_none(x: float) -> float | None:
@@ -123,16 +126,6 @@ def measure_mask(mask: np.ndarray, fov: np.ndarray | None = None, pixel_size_um:
         hist = {"bin_centres_px": [float(c) for c in (edges[:-1] + 0.5)], "counts": [int(c) for c in counts]}
     return Measurements(summary=row, segments=segments, width_histogram=hist, skeleton=graph.skeleton,
                         widths=widths)
-
-
-def zone_b(shape: tuple[int, int], centre_xy: tuple[float, float], disc_radius: float) -> np.ndarray:
-    """Zone B around the optic disc: the ring from 2 to 3 disc radii from its centre (``(H, W)`` bool).
-
-    (Zone B, as in the CRAE/CRVE literature: half to one disc diameter beyond the disc margin.)
-    """
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    r2 = (xx - centre_xy[0]) ** 2 + (yy - centre_xy[1]) ** 2
-    return (r2 >= (2 * disc_radius) ** 2) & (r2 <= (3 * disc_radius) ** 2)
 
 
 #: Columns repeated for zone B (prefixed ``zoneB_``) when a disc is given.

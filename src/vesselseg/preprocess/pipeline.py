@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 
 from vesselseg.errors import ConfigError, InputError
+from vesselseg.validation import finite_number, whole_number
+from vesselseg.vocabulary import STANDARDISE
 
 #: ITU-R BT.601 luma weights, the usual RGB -> grey for fundus work.
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -63,11 +65,10 @@ class PreprocessConfig:
     def __post_init__(self):
         if self.grey not in ("luminance", "green"):
             raise ConfigError(f"preprocess.grey must be 'luminance' or 'green', not {self.grey!r}")
-        if self.standardise not in ("dataset", "image", "none"):
+        if self.standardise not in STANDARDISE:
             raise ConfigError(
                 f"preprocess.standardise must be 'dataset', 'image' or 'none', not {self.standardise!r}"
             )
-        from vesselseg.validation import finite_number, whole_number
 
         if not isinstance(self.clahe, bool):
             raise ConfigError(f"preprocess.clahe: expected true/false, got {self.clahe!r}")

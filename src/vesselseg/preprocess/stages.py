@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vesselseg.io.files import atomic_write
 from vesselseg.io.images import write_png
 
 
@@ -30,8 +31,6 @@ def montage(stages: dict[str, np.ndarray], path: Path) -> Path:
         ax.set_title(name)
         ax.axis("off")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.part.png")
-    fig.savefig(tmp)
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
     plt.close(fig)
-    tmp.replace(path)
     return path

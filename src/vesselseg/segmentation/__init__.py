@@ -1,7 +1,22 @@
-"""Segmenting photographs with trained weights: resolution policy, single images, batches."""
+"""Segmenting photographs with trained weights: resolution policy, single images, batches.
 
-from vesselseg.segmentation.batch import ArraySource, BatchReport, ImageSummary, collect_inputs, segment_files
-from vesselseg.segmentation.outputs import output_paths, overlay
-from vesselseg.segmentation.segmenter import SegmentResult, Segmenter
+Names are imported on first use (PEP 562): :mod:`.inputs` (listing a batch's files) and
+:mod:`.resolution` do not import torch, so ``vesselseg measure`` on masks stays light.
+"""
 
-__all__ = ["ArraySource", "BatchReport", "ImageSummary", "SegmentResult", "Segmenter", "collect_inputs", "output_paths", "overlay", "segment_files"]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "ArraySource": "batch", "BatchReport": "batch", "ImageSummary": "batch", "segment_files": "batch",
+    "collect_inputs": "inputs", "output_paths": "outputs", "overlay": "outputs",
+    "Segmenter": "segmenter", "SegmentResult": "segmenter",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

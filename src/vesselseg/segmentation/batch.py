@@ -7,19 +7,17 @@ interrupted batch picks up where it stopped.
 
 from __future__ import annotations
 
-import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 from vesselseg.errors import InputError, OutputError, VesselsegError
-from vesselseg.io.images import IMAGE_SUFFIXES, ensure_output_dir, is_read_only, read_image
+from vesselseg.io.files import is_read_only
+from vesselseg.io.images import ensure_output_dir, read_image
 from vesselseg.segmentation.outputs import SUFFIXES as OUTPUT_FILES
 from vesselseg.segmentation.outputs import output_paths, write_outputs
-from vesselseg.segmentation.segmenter import SegmentResult, Segmenter
-
-#: Every file name suffix this tool writes per image (``--measure`` adds ``_widths``).
-OUTPUT_KINDS = (*OUTPUT_FILES, "widths")
+from vesselseg.segmentation.segmenter import Segmenter, SegmentResult
+from vesselseg.settings import env_ranks
 
 
 @dataclass(frozen=True)
@@ -65,46 +63,6 @@ class BatchReport:
     stopped: str | None = None  # why the batch stopped early (disk full), else None
 
 
-def _is_output(path: Path) -> bool:
-    """Our own outputs (``*_vessels.png`` ...) are not inputs, even when --out is the input folder."""
-    stem, _, kind = path.stem.rpartition("_")
-    return path.suffix.lower() == ".png" and bool(stem) and kind in OUTPUT_KINDS
-
-
-def collect_inputs(paths: Iterable[str | Path], recursive: bool = False) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Expand files, folders and glob patterns into image files (sorted, de-duplicated).
-
-    Files named like this tool's outputs (``<stem>_vessels.png``, ``_prob``, ``_overlay``,
-    ``_widths``) are left out of folder listings and pattern matches (a file named explicitly is
-    always taken). Returns ``(files, problems)``: a missing path or
-    a folder without images is a problem
-    (reported like a failed image), not an exception, so the rest of the batch still runs.
-    """
-    files: list[Path] = []
-    problems: list[tuple[str, str]] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found = sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-                           and not _is_output(f))
-            if not found:
-                problems.append((str(p), f"{p}: no images in this folder ({', '.join(IMAGE_SUFFIXES)})"))
-            files.extend(found)
-        elif p.exists():
-            files.append(p)  # any suffix: the reader decides whether it is an image
-        elif glob.has_magic(str(raw)):
-            found = sorted(Path(f) for f in glob.glob(str(raw), recursive=True)
-                           if Path(f).is_file() and not _is_output(Path(f)))
-            if not found:
-                problems.append((str(raw), f"{raw}: no file matches this pattern"))
-            files.extend(found)
-        else:
-            problems.append((str(raw), f"{raw}: no such file or folder"))
-    unique = list(dict.fromkeys(f.resolve() for f in files))
-    return [Path(f) for f in unique], problems
-
-
 def parse_shard(value: str | None) -> tuple[int, int] | None:
     """``"i/N"`` (1 <= i <= N) -> ``(i, N)``; None -> torchrun's ``RANK``/``WORLD_SIZE`` if several, else None.
 
@@ -113,8 +71,6 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
     silently holds nothing.
     """
     if value is None:
-        from vesselseg.engine.distributed import env_ranks
-
         rank, world, _ = env_ranks()
         return (rank + 1, world) if world > 1 else None
     try:
@@ -144,7 +100,8 @@ def check_stems(files: list) -> None:
         seen[f.stem] = f
 
 
-def summary_line(name: str, result: SegmentResult | ImageSummary) -> str:
+def image_line(name: str, result: SegmentResult | ImageSummary) -> str:
+    """The progress line of one segmented image: size, FOV, scale, vessel fraction, time."""
     s = result if isinstance(result, ImageSummary) else ImageSummary.of(result)
     return (f"{name}: {s.width}x{s.height} px, FOV diameter {s.fov_diameter:.0f} px, scale {s.scale:.3g}, "
             f"vessels {100 * s.vessel_fraction:.1f}% of FOV, {s.seconds:.2f} s")
@@ -275,7 +232,7 @@ def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmente
         summary = ImageSummary.of(result)
         del rgb, result  # keep nothing image-sized past this point
         report.done.append((str(path), summary))
-        on_result(summary_line(path.name, summary))
+        on_result(image_line(path.name, summary))
     if bar is not None:
         bar.close()
     return report

@@ -9,13 +9,13 @@ frame, zero outside the FOV -> threshold.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from vesselseg.engine.predictor import Predictor
 from vesselseg.errors import ConfigError, InputError
+from vesselseg.inference.predictor import Predictor
 from vesselseg.io.fov import derive_fov, fov_bbox, fov_diameter, fov_implausible
 from vesselseg.io.images import as_rgb, max_pixels, read_mask
 from vesselseg.io.notes import note
@@ -28,6 +28,7 @@ from vesselseg.segmentation.resolution import (
     resize_probability,
     scaled_size,
 )
+from vesselseg.vocabulary import MODES, SEGMENT_STANDARDISE
 
 #: Context kept around the FOV when cropping, in original pixels (the network sees the rim).
 CROP_MARGIN = 16
@@ -67,23 +68,27 @@ class Segmenter:
         tta: average over flips.
         scale: ``auto`` (the resolution policy), ``none``, or a factor.
         backend: ``torch`` or ``onnxruntime``.
-        standardise: ``card`` (the training statistics) or ``image`` (this photograph's own).
+        standardise: ``auto`` (as the model was trained: its card's setting), ``dataset`` (the
+            training dataset's statistics from the card) or ``image`` (this photograph's own);
+            ``card`` is the old name of ``auto``.
     """
 
     def __init__(self, weights: str | Path = "drive", mode: str = "whole", threshold: float = 0.5,
                  tta: bool = False, scale: str | float = "auto", backend: str = "torch",
-                 standardise: str = "card", tile: int | None = DEFAULT_TILE, predictor: Predictor | None = None):
-        if mode not in ("whole", "sliding"):
+                 standardise: str = "auto", tile: int | None = DEFAULT_TILE, predictor: Predictor | None = None):
+        if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; choose whole or sliding")
         if not 0.0 <= float(threshold) <= 1.0:
             raise ConfigError(f"threshold must be within [0, 1], got {threshold}")
-        if standardise not in ("card", "image"):
-            raise ConfigError(f"standardise must be 'card' or 'image', not {standardise!r}")
+        standardise = "auto" if standardise == "card" else standardise
+        if standardise not in SEGMENT_STANDARDISE:
+            raise ConfigError(f"standardise must be one of {', '.join(SEGMENT_STANDARDISE)}, not {standardise!r}")
         self.predictor = predictor or Predictor(weights, backend=backend)
-        if standardise == "image":
-            from dataclasses import replace
-
-            self.predictor.pcfg = replace(self.predictor.pcfg, standardise="image")
+        if standardise == "dataset" and self.predictor.stats is None:
+            raise ConfigError("--standardise dataset: this model was trained with per-image standardisation and its "
+                              "card holds no dataset statistics; use auto or image")
+        if standardise != "auto":
+            self.predictor.pcfg = replace(self.predictor.pcfg, standardise=standardise)
         if tile is not None and int(tile) < MIN_TILE:
             note(f"tile {tile} px is below the minimum of {MIN_TILE} px (smaller tiles only add time); "
                  f"using {MIN_TILE}")

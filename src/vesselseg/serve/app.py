@@ -37,6 +37,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from vesselseg._version import __version__
 from vesselseg.errors import VesselsegError
 from vesselseg.serve.service import LAYERS, Limits, Service, ServiceError
 
@@ -167,7 +168,6 @@ async def segment(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    from vesselseg import __version__
     from vesselseg.io.images import max_pixels
 
     service: Service = request.app.state.service

@@ -24,11 +24,16 @@ import multiprocessing
 import re
 import secrets
 import shutil
+import signal
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from vesselseg.errors import VesselsegError
+from vesselseg.inference.weights import shipped_weights
+from vesselseg.settings import set_threads
 
 #: On-disk stem of every result's files (``image_vessels.png`` ...): never the uploaded name.
 STEM = "image"
@@ -89,9 +94,7 @@ def display_name(filename: str | None) -> tuple[str, str]:
 
 def shipped_names() -> list[str]:
     """Names of the shipped weights (``drive`` ...); torch-free, so the server process stays light."""
-    from vesselseg.engine.weights import shipped_weights
-
-    return sorted(shipped_weights())
+    return sorted(shipped_weights(vessels_only=True))
 
 
 # --- result store -----------------------------------------------------------------------------
@@ -214,8 +217,6 @@ def _run_job(job: dict, cache: dict) -> dict:
     :func:`write_table` and :func:`write_json` give the measurement files. The decoded photograph
     is kept as ``photo.png`` for the viewer.
     """
-    from dataclasses import asdict
-
     from vesselseg.io.images import write_png
     from vesselseg.measure import COLUMNS, measure_mask, width_image, write_json, write_table
     from vesselseg.segmentation import segment_files
@@ -249,11 +250,7 @@ def _run_job(job: dict, cache: dict) -> dict:
 
 def _worker_main(conn, threads: int | None, preload: str) -> None:
     """The worker process: load the model, then answer one job per message until the pipe closes."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server stops us
-    from vesselseg.errors import VesselsegError
-    from vesselseg.settings import set_threads
 
     set_threads(threads)
     cache: dict = {}

@@ -22,7 +22,7 @@ from vesselseg.models.nets.unet import UNet
 from vesselseg.models.registry import register_model
 
 #: CaFF mode used when none is given: the faithful one. The repaired ``dual_prototype`` showed no
-#: measurable gain in the full-protocol head-to-head on DRIVE and CHASE_DB1 (README).
+#: measurable gain in the full-protocol head-to-head on DRIVE and CHASE_DB1 (docs/ablations.md).
 DEFAULT_CAFF_MODE = "paper"
 
 #: Widths 16/32/64/128 (SA-UNet's): 0.62 M parameters. ``base_channels=20`` reaches the paper's

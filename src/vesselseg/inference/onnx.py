@@ -10,6 +10,7 @@ heads are left out. The model card travels inside the file (ONNX ``metadata_prop
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -21,6 +22,9 @@ import torch
 from torch import nn
 
 from vesselseg.errors import InputError
+from vesselseg.inference.predictor import apply_inference_context
+from vesselseg.inference.weights import load_model, resolve_weights
+from vesselseg.io.files import atomic_write_bytes
 
 CARD_KEY = "vesselseg_card"
 DEFAULT_OPSET = 17
@@ -71,9 +75,6 @@ def export_onnx(weights: str | Path, out: str | Path, opset: int = DEFAULT_OPSET
     _require_onnx()
     import onnx
 
-    from vesselseg.engine.predictor import apply_inference_context
-    from vesselseg.engine.weights import load_model, resolve_weights
-
     model, card = load_model(weights)
     apply_inference_context(model, card, "patch")  # the graph is what the torch backend runs
     card = {**card, "exported_from_sha256": weights_digest(resolve_weights(weights))}
@@ -84,34 +85,21 @@ def export_onnx(weights: str | Path, out: str | Path, opset: int = DEFAULT_OPSET
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out.parent}: cannot create output folder ({exc.strerror})") from None
-    try:
-        # A unique temporary name: shards exporting the same weights at once must not write into
-        # one shared ".part" file (the loser of that race left a broken file behind).
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise InputError(f"{out.parent}: cannot write ({exc.strerror})") from None
-    tmp = Path(tmp_name)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # The TorchScript exporter (dynamo=False): seconds instead of the dynamo exporter's
-            # 10-30 s, and the same graph for this feed-forward net (parity tested).
-            torch.onnx.export(_LogitsOnly(model).eval(), (torch.zeros(1, 1, 64, 64),), str(tmp), dynamo=False,
-                              input_names=["x"], output_names=["logits"], opset_version=opset,
-                              dynamic_axes={"x": {0: "B", 2: "H", 3: "W"}, "logits": {0: "B", 2: "H", 3: "W"}})
-        proto = onnx.load(str(tmp))
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = CARD_KEY, json.dumps(card)
-        proto.producer_name = "vesselseg"
-        onnx.save(proto, str(tmp))
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"{out}: cannot write ({exc.strerror})") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # The TorchScript exporter (dynamo=False): seconds instead of the dynamo exporter's
+        # 10-30 s, and the same graph for this feed-forward net (parity tested).
+        torch.onnx.export(_LogitsOnly(model).eval(), (torch.zeros(1, 1, 64, 64),), buf, dynamo=False,
+                          input_names=["x"], output_names=["logits"], opset_version=opset,
+                          dynamic_axes={"x": {0: "B", 2: "H", 3: "W"}, "logits": {0: "B", 2: "H", 3: "W"}})
+    proto = onnx.load_from_string(buf.getvalue())
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = CARD_KEY, json.dumps(card)
+    proto.producer_name = "vesselseg"
+    # Unique temporary names (io.files): shards exporting the same weights at once must not
+    # write into one shared ".part" file (the loser of that race left a broken file behind).
+    atomic_write_bytes(out, proto.SerializeToString())  # OutputError (an InputError) names the file
     return out
 
 
@@ -150,7 +138,6 @@ def onnx_for_weights(weights: str | Path) -> Path:
         if not path.is_file():
             raise InputError(f"{path}: no such ONNX file")
         return path
-    from vesselseg.engine.weights import resolve_weights
 
     src = resolve_weights(weights)
     digest = weights_digest(src)

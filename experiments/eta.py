@@ -1,4 +1,4 @@
-"""How much training a study has left: the time column of ``vesselseg study --dry-run``.
+"""How much training a study has left: the time column of ``python -m experiments study --dry-run``.
 
 A started run is timed by its own ``log.csv`` (median seconds of its epochs: an epoch stretched by
 a pause or a competing process would drag a mean). A run not started yet is timed by the pace
@@ -18,8 +18,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from experiments.results import load_records
 from vesselseg.io.datasets import TRAIN_IMAGES
-from vesselseg.study.results import load_records
 
 
 @dataclass

@@ -7,17 +7,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vesselseg.engine.weights import check_card, load_model
 from vesselseg.errors import ConfigError
+from vesselseg.inference.prediction import predict
+from vesselseg.inference.weights import check_card, load_model
+from vesselseg.models.layers import set_pooling_context
 from vesselseg.preprocess import NormStats, PreprocessConfig, preprocess
+from vesselseg.vocabulary import BACKENDS, POOLING_CONTEXTS
 
-
-BACKENDS = ("torch", "onnxruntime")
-#: Pooling context at inference of the modules that pool over the whole map in training (DBPF's
-#: strips, SE, CBAM, coordinate attention, scSE): ``"patch"`` (over a window as large as the
-#: training patch, the default) or ``"global"`` (the whole input, literally as in training; see
-#: :mod:`vesselseg.models.layers.pooling_context`).
-POOLING_CONTEXTS = ("patch", "global")
+# Pooling context at inference (vocabulary.POOLING_CONTEXTS) of the modules that pool over the
+# whole map in training (DBPF's strips, SE, CBAM, coordinate attention, scSE): "patch" (over a
+# window as large as the training patch, the default) or "global" (the whole input, literally as
+# in training; see vesselseg.models.layers.pooling_context).
 
 
 def _check_context(context: str) -> None:
@@ -28,8 +28,6 @@ def _check_context(context: str) -> None:
 def apply_inference_context(model: torch.nn.Module, card: dict, context: str = "patch") -> int:
     """Set ``model``'s pooling context for inference from its card's training patch size.
     Returns the number of modules with one (0: nothing to set)."""
-    from vesselseg.models.layers import set_pooling_context
-
     _check_context(context)
     patch = (card.get("protocol") or {}).get("patch_size") if context == "patch" else None
     return set_pooling_context(model, patch)
@@ -40,7 +38,7 @@ class Predictor:
 
     The preprocessing (grey, standardisation statistics, CLAHE, gamma) is read from the model card,
     so inference repeats exactly what training did. ``backend="onnxruntime"`` runs the same
-    weights through ONNX Runtime (exported once and cached, see :mod:`vesselseg.export`); a
+    weights through ONNX Runtime (exported once and cached, see :mod:`vesselseg.inference.onnx`); a
     ``.onnx`` file as ``weights`` always does. ``context``: see :data:`POOLING_CONTEXTS`
     (exports carry ``"patch"``).
     """
@@ -55,7 +53,7 @@ class Predictor:
             raise ConfigError("ONNX exports carry the patch pooling context; use the torch backend for 'global'")
         if model is None:
             if onnx:
-                from vesselseg.export import OnnxModel, onnx_for_weights
+                from vesselseg.inference.onnx import OnnxModel, onnx_for_weights
 
                 model = OnnxModel(onnx_for_weights(weights))
                 card, backend = model.card, "onnxruntime"
@@ -99,8 +97,6 @@ class Predictor:
         return preprocess(rgb, self.stats, self.pcfg, fov=fov)
 
     def predict_grey(self, grey: np.ndarray, mode: str = "whole", tta: bool = False, **kw) -> np.ndarray:
-        from vesselseg.inference import predict
-
         return predict(self.model, grey, mode=mode, tta=tta, **kw)
 
     def __call__(self, rgb: np.ndarray, fov: np.ndarray | None = None, mode: str = "whole",

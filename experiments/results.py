@@ -1,6 +1,6 @@
 """``results/``: one JSON record per run, per human reference and per cross-dataset test.
 
-A record is everything a results table needs, so that ``vesselseg report`` can rebuild every table
+A record is everything a results table needs, so that ``python -m experiments report`` can rebuild every table
 without the datasets or the weights:
 
 * ``kind: "model"`` (``results/<run>.json``) -- a trained model on its own test split, in both
@@ -20,11 +20,10 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from vesselseg.errors import InputError
+from vesselseg.io.files import atomic_write_text
 
 FORMAT = "vesselseg-result/1"
 #: The paper's schedule (SPEC section 2); other schedules are labelled in every table.
@@ -32,10 +31,6 @@ PAPER_EPOCHS, PAPER_PATCHES_PER_IMAGE, PAPER_PATCH = 50, 1000, 48
 INFERENCE_MODES = ("whole", "sliding")
 ROC_POINTS = 200
 
-
-def default_results_dir() -> Path:
-    # An empty value means unset (Path("") would be the current folder).
-    return Path(os.environ.get("VESSELSEG_RESULTS", "").strip() or "results")
 
 
 def result_path(results_dir: Path, kind: str, name: str, dataset: str | None = None) -> Path:
@@ -51,17 +46,7 @@ def result_path(results_dir: Path, kind: str, name: str, dataset: str | None = N
 
 def write_record(record: dict, path: Path) -> Path:
     """Write atomically (temporary file + rename): an interrupted write leaves no half record."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(record, indent=1) + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, json.dumps(record, indent=1) + "\n")
 
 
 def read_record(path: Path) -> dict:
@@ -122,8 +107,8 @@ def model_record(name: str, weights: str | Path, data: str | Path | None = None,
                  modes: tuple[str, ...] = INFERENCE_MODES, progress: bool = True) -> dict:
     """Evaluate ``weights`` on its training dataset's test split in each of ``modes``."""
     from vesselseg.engine.evaluate import evaluate
-    from vesselseg.engine.predictor import Predictor
-    from vesselseg.engine.weights import code_version, resolve_weights
+    from vesselseg.inference.predictor import Predictor
+    from vesselseg.inference.weights import code_version, resolve_weights
 
     path = resolve_weights(weights)
     predictor = Predictor(path)
@@ -139,8 +124,8 @@ def model_record(name: str, weights: str | Path, data: str | Path | None = None,
         evaluations[mode] = _evaluation(res, weights)
     if "whole" in modes and "pooling_context" in evaluations["whole"]["setup"]:
         # Models with a global pooling (DBPF, SE, CBAM, ...): also the literal pooling over the
-        # whole input, to show what the inference-time patch context is worth (README,
-        # "Pooling context").
+        # whole input, to show what the inference-time patch context is worth
+        # (docs/ablations.md, "Pooling context").
         res = evaluate(path, dataset, data, mode="whole", threshold=threshold, progress=progress,
                        predictor=Predictor(path, context="global"))
         evaluations["whole_global"] = _evaluation(res, weights)
@@ -168,7 +153,7 @@ def model_record(name: str, weights: str | Path, data: str | Path | None = None,
 def human_record(dataset: str, data: str | Path | None = None, threshold: float = 0.5) -> dict:
     """The second observer against the first on ``dataset``'s test split."""
     from vesselseg.engine.evaluate import evaluate
-    from vesselseg.engine.weights import code_version
+    from vesselseg.inference.weights import code_version
 
     res = evaluate(dataset=dataset, data=data, observer=2, threshold=threshold, progress=False)
     return {
@@ -187,8 +172,8 @@ def cross_record(name: str, weights: str | Path, dataset: str, data: str | Path 
                  threshold: float = 0.5, progress: bool = True) -> dict:
     """A model on another dataset's test split: ``native`` resolution and ``rescaled`` (scale=auto)."""
     from vesselseg.engine.evaluate import evaluate
-    from vesselseg.engine.predictor import Predictor
-    from vesselseg.engine.weights import code_version, resolve_weights
+    from vesselseg.inference.predictor import Predictor
+    from vesselseg.inference.weights import code_version, resolve_weights
 
     path = resolve_weights(weights)
     predictor = Predictor(path)

@@ -1,13 +1,13 @@
-"""``vesselseg report``: the README's results tables, generated from ``results/`` only.
+"""``python -m experiments report``: the results tables of the docs, generated from ``results/`` only.
 
-Each table lives between two markers in the README::
+Each table lives between two markers in a markdown file (README.md or docs/*.md)::
 
     <!-- report:main -->
     ...generated...
     <!-- /report:main -->
 
 and is rewritten in place; text outside the markers is never touched. ``--check`` exits non-zero
-when the README differs from what the records give (a test runs it, so the README cannot drift
+when a file differs from what the records give (a test runs it, so the docs cannot drift
 from ``results/``). Every number comes from a record; the only typed-in numbers are the
 published references in :data:`PUBLISHED`, labelled as such with their protocol.
 """
@@ -18,10 +18,12 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from experiments.results import load_records
 from vesselseg.errors import InputError
-from vesselseg.study.results import load_records
+from vesselseg.io.files import atomic_write_text
+from vesselseg.vocabulary import BENCHMARKS
 
-DATASETS = ("drive", "stare", "chase")
+DATASETS = BENCHMARKS
 DATASET_TITLES = {"drive": "DRIVE", "stare": "STARE", "chase": "CHASE_DB1"}
 #: Rows of the main table, in order: ``<dataset>_<model>`` runs (paper schedule, seed 0).
 MAIN_MODELS = ("unet", "attention_unet", "sa_unet", "ce_net", "caffnet")
@@ -284,7 +286,7 @@ def table_ablation(rec: Records) -> str:
                      f"{_f(p['sensitivity'])} | {_f(p['specificity'])} | {_f(p['mcc'])} | {delta} | {per} | "
                      f"{sliding} | {sdelta} |")
     if len(lines) == 2:
-        return "No ablation results yet (`vesselseg study configs/studies/ablation.yaml`).\n"
+        return "No ablation results yet (`python -m experiments study configs/studies/ablation.yaml`).\n"
     return "\n".join(lines) + "\n"
 
 
@@ -311,7 +313,7 @@ def table_skips(rec: Records) -> str:
         lines.append(f"| {label} | {_params(r)} | {_schedule(r)} | {_f(p['auc'])} | {_f(p['f1'])} | "
                      f"{_f(p['sensitivity'])} | {_f(p['specificity'])} | {da} | {df} | {sliding} | {dsf} |")
     if sum(1 for _, r in rows[1:] if r) == 0:
-        return "No skip-removal results yet (`vesselseg study configs/studies/ablation.yaml`).\n"
+        return "No skip-removal results yet (`python -m experiments study configs/studies/ablation.yaml`).\n"
     return "\n".join(lines) + "\n"
 
 
@@ -376,7 +378,8 @@ def table_seeds(rec: Records) -> str:
 
     groups = {"CaFFNet": _seed_runs(rec, "chase_caffnet"), "U-Net": _seed_runs(rec, "chase_unet")}
     if not any(groups.values()):
-        return "No CHASE_DB1 CaFFNet / U-Net results yet (`vesselseg study configs/studies/ablation.yaml`).\n"
+        return ("No CHASE_DB1 CaFFNet / U-Net results yet "
+                "(`python -m experiments study configs/studies/ablation.yaml`).\n")
     lines = _header("model (CHASE_DB1)", "seeds", "schedule", *(f"{label} mean ± sd" for *_, label in SEED_METRICS),
                     "per-seed F1")
     for title, runs in groups.items():
@@ -394,7 +397,7 @@ def table_seeds(rec: Records) -> str:
     if min(n.values()) < 2:
         few = [t for t, k in n.items() if k < 2]
         out += (f"\nNo test yet: {' and '.join(few)} {'has' if len(few) == 1 else 'have'} fewer than two seeds "
-                f"(`vesselseg study configs/studies/ablation.yaml` runs the rest).")
+                f"(`python -m experiments study configs/studies/ablation.yaml` runs the rest).")
         many = [t for t, k in n.items() if k >= 2]
         if len(many) == 1 and n[few[0]] == 1:
             for ev, k, label in SEED_METRICS:
@@ -447,27 +450,31 @@ def update_text(text: str, tables: dict[str, str]) -> tuple[str, list[str]]:
     def sub(m: re.Match) -> str:
         name = m.group(2)
         if name not in tables:
-            raise InputError(f"README marker report:{name} names no table; known: {', '.join(sorted(tables))}")
+            raise InputError(f"marker report:{name} names no table; known: {', '.join(sorted(tables))}")
         seen.append(name)
         return m.group(1) + tables[name] + m.group(4)
 
     return _MARKER.sub(sub, text), seen
 
 
-def update_readme(readme: str | Path, results_dir: str | Path, check: bool = False) -> tuple[bool, list[str]]:
-    """Rewrite the README's marked tables (or, with ``check``, only compare). Returns (changed, sections)."""
-    readme = Path(readme)
-    if not readme.is_file():
-        raise InputError(f"{readme}: no such file")
+def marked_files(root: Path) -> list[Path]:
+    """README.md and every ``docs/*.md`` under ``root`` that holds a ``<!-- report:NAME -->`` marker."""
+    candidates = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    return [p for p in candidates if p.is_file() and _MARKER.search(p.read_text())]
+
+
+def update_file(path: str | Path, results_dir: str | Path, check: bool = False) -> tuple[bool, list[str]]:
+    """Rewrite a markdown file's marked tables (or, with ``check``, only compare). Returns (changed, sections)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
     if not Path(results_dir).is_dir():
         raise InputError(f"{results_dir}: no results folder")
-    text = readme.read_text()
+    text = path.read_text()
     new, seen = update_text(text, render(results_dir))
     if not seen:
-        raise InputError(f"{readme} has no <!-- report:NAME --> markers")
+        raise InputError(f"{path} has no <!-- report:NAME --> markers")
     changed = new != text
     if changed and not check:
-        tmp = readme.with_name(f".{readme.name}.tmp")
-        tmp.write_text(new)
-        tmp.replace(readme)
+        atomic_write_text(path, new)
     return changed, seen

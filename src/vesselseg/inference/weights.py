@@ -9,13 +9,16 @@ Shipped weights live in ``vesselseg/weights/`` and are addressed by name (``driv
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vesselseg.errors import InputError
+from vesselseg._version import __version__
+from vesselseg.errors import ConfigError, InputError
+from vesselseg.io.files import atomic_write_bytes, atomic_write_text
+from vesselseg.settings import repo_root
+from vesselseg.validation import finite_number, whole_number
 
 if TYPE_CHECKING:
     import torch
@@ -28,9 +31,6 @@ CARD_FORMAT = "vesselseg-model-card/1"
 
 def code_version() -> str:
     """``<package version>+g<git sha>[-dirty]`` when run from a checkout, else the version."""
-    from vesselseg import __version__
-    from vesselseg.settings import repo_root
-
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo_root(), capture_output=True,
                              text=True, timeout=5).stdout.strip()
@@ -43,33 +43,37 @@ def code_version() -> str:
 
 def save_weights(model: torch.nn.Module, card: dict, path: str | Path) -> Path:
     """Write ``path`` (``.safetensors``) and the card beside it (``.json``), atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".part")
-    save_file(state, str(tmp), metadata={"format": CARD_FORMAT, "model": card["model"]["name"]})
-    os.replace(tmp, path)
+    data = save(state, metadata={"format": CARD_FORMAT, "model": card["model"]["name"]})
+    atomic_write_bytes(path, data, durable=True)
     write_card(card, path.with_suffix(".json"))
     return path
 
 
 def write_card(card: dict, path: str | Path) -> None:
     path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps({"format": CARD_FORMAT, **card}, indent=2, default=float) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps({"format": CARD_FORMAT, **card}, indent=2, default=float) + "\n",
+                      durable=True)
 
 
-def shipped_weights() -> dict[str, Path]:
-    """Names of the weights shipped in the package -> their safetensors path."""
+#: Shipped weights that are not vessel models: found by name, never offered as vessel weights.
+AUXILIARY_WEIGHTS = ("disc",)
+
+
+def shipped_weights(vessels_only: bool = False) -> dict[str, Path]:
+    """Names of the weights shipped in the package -> their safetensors path (``vessels_only``:
+    without :data:`AUXILIARY_WEIGHTS`, i.e. the choices for segmenting vessels)."""
     folder = resources.files("vesselseg") / "weights"
     out = {}
     try:
         for entry in folder.iterdir():
-            if entry.name.endswith(".safetensors"):
-                out[entry.name[: -len(".safetensors")]] = Path(str(entry))
+            name = entry.name[: -len(".safetensors")]
+            if entry.name.endswith(".safetensors") and not (vessels_only and name in AUXILIARY_WEIGHTS):
+                out[name] = Path(str(entry))
     except (FileNotFoundError, NotADirectoryError):
         pass
     return out
@@ -128,9 +132,7 @@ def check_card(card, source) -> None:
     ``lo``, ``hi``), ``resolution.fov_diameter_px`` (positive) and ``protocol.patch_size``
     (a positive whole number). The model's own options are checked when it is built.
     """
-    from vesselseg.errors import ConfigError
-    from vesselseg.preprocess import PreprocessConfig
-    from vesselseg.validation import finite_number, whole_number
+    from vesselseg.preprocess import PreprocessConfig  # OpenCV: not for listing weights (the server's parent)
 
     if not isinstance(card, dict):
         raise InputError(f"{source}: a model card is a JSON object, not {type(card).__name__}")
@@ -164,8 +166,6 @@ def load_model(weights: str | Path) -> tuple[torch.nn.Module, dict]:
     from safetensors.torch import load_file
 
     from vesselseg.models import create
-
-    from vesselseg.errors import ConfigError
 
     path = resolve_weights(weights)
     card = read_card(path)

@@ -1,4 +1,4 @@
-"""``vesselseg figures``: the paper's figures from our own runs, written to ``docs/figures/``.
+"""``python -m experiments figures``: the paper's figures from our own runs, written to ``docs/figures/``.
 
 * ``roc_<dataset>.png`` -- ROC curves of every main-table model on a dataset, with the second
   observer's operating point; drawn from the ``results/`` records alone (no dataset needed).
@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.report import DATASET_TITLES, DATASETS, MAIN_MODELS, MODEL_TITLES, Records
+from experiments.results import load_records
 from vesselseg.errors import InputError
-from vesselseg.study.report import DATASET_TITLES, DATASETS, MAIN_MODELS, MODEL_TITLES, Records
-from vesselseg.study.results import load_records
+from vesselseg.io.files import atomic_write
 
 KINDS = ("roc", "preprocessing", "qualitative")
 
@@ -36,11 +37,8 @@ def _plt():
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.part.png")
-    fig.savefig(tmp)
+    atomic_write(path, lambda fh: fig.savefig(fh, format=path.suffix.lstrip(".") or "png"))
     _plt().close(fig)
-    tmp.replace(path)
     return path
 
 
@@ -130,7 +128,7 @@ def _errors_rgb(pred: np.ndarray, label: np.ndarray) -> np.ndarray:
 def qualitative_figure(dataset: str, models: dict[str, str | Path], data, out: Path,
                        image_index: int = 0) -> Path:
     """One test image: columns image | ground truth | each model; rows full view and two zooms."""
-    from vesselseg.engine.predictor import Predictor
+    from vesselseg.inference.predictor import Predictor
     from vesselseg.io.datasets import load_sample, load_split
 
     s = load_sample(load_split(dataset, "test", data)[image_index], observer2=False)
@@ -180,8 +178,8 @@ def qualitative_figure(dataset: str, models: dict[str, str | Path], data, out: P
 
 def _weights_of(record: dict) -> str | Path | None:
     """The record's weights, if still on disk (its source path, or shipped weights with that digest)."""
-    from vesselseg.engine.weights import shipped_weights
-    from vesselseg.study.results import sha256_file
+    from experiments.results import sha256_file
+    from vesselseg.inference.weights import shipped_weights
 
     src = record["weights"]["source"]
     shipped = shipped_weights()

@@ -1,4 +1,4 @@
-"""``vesselseg study STUDY.yaml``: train and evaluate a list of runs, picking up where it stopped.
+"""``python -m experiments study STUDY.yaml``: train and evaluate a list of runs, picking up where it stopped.
 
 A study file (``configs/studies/*.yaml``) is data::
 
@@ -29,9 +29,8 @@ from pathlib import Path
 
 import yaml
 
-from vesselseg.errors import ConfigError, InputError
-from vesselseg.study.eta import Estimate
-from vesselseg.study.results import (
+from experiments.eta import Estimate
+from experiments.results import (
     cross_record,
     human_record,
     model_record,
@@ -39,6 +38,7 @@ from vesselseg.study.results import (
     result_path,
     write_record,
 )
+from vesselseg.errors import ConfigError, InputError
 
 DATASETS = ("drive", "stare", "chase")
 
@@ -261,8 +261,8 @@ def plan(study: Study, runs_dir: Path, results_dir: Path, redo: tuple[str, ...] 
 def time_left(study: Study, runs_dir: Path, results_dir: Path,
               rows: list[tuple[str, str]]) -> dict[str, Estimate]:
     """Training time left for the runs among ``rows`` (from :func:`plan`) that still train."""
+    from experiments.eta import estimate
     from vesselseg.engine.config import load_config
-    from vesselseg.study.eta import estimate
 
     configs = {s.name: load_config(s.config, s.overrides).to_dict() for s in study.runs if not s.weights}
     todo = [name for name, status in rows

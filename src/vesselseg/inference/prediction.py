@@ -12,7 +12,8 @@ Modes (both return ``sigmoid(logits)``, the model's output contract being
   for images smaller than a window). Window placement: :mod:`vesselseg.inference.windows`.
 
 ``tta=True`` averages the identity and the horizontally and vertically flipped predictions, in
-either mode. On CPU the sliding window costs ~20x the whole-image pass for the same F1 (SPEC 2).
+either mode. On CPU the sliding window costs ~13x the whole-image pass for the same F1
+(docs/throughput.md; SPEC 2).
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from torch import nn
 from vesselseg.errors import ConfigError, InputError
 from vesselseg.inference.tta import flip_average
 from vesselseg.inference.windows import PAPER_STRIDE, PAPER_WINDOW, check_window, monai_overlap
-
-MODES = ("whole", "sliding")
+from vesselseg.vocabulary import MODES
 
 
 def to_tensor(grey: np.ndarray) -> torch.Tensor:

@@ -13,7 +13,7 @@ weights for the web server or ``--help`` -- does not import torch.
 
 from __future__ import annotations
 
-import importlib
+from vesselseg._lazy import lazy_exports
 
 _EXPORTS = {
     "MODES": "prediction", "predict": "prediction", "probability_fn": "prediction", "to_tensor": "prediction",
@@ -27,8 +27,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -8,7 +8,7 @@ server's parent process, weight cards) does not load scipy, Pillow or the datase
 
 from __future__ import annotations
 
-import importlib
+from vesselseg._lazy import lazy_exports
 
 _EXPORTS = {
     "IMAGE_SUFFIXES": "images", "read_image": "images", "read_mask": "images", "write_png": "images",
@@ -16,8 +16,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

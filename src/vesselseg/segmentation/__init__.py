@@ -6,7 +6,7 @@ Names are imported on first use (PEP 562): :mod:`.inputs` (listing a batch's fil
 
 from __future__ import annotations
 
-import importlib
+from vesselseg._lazy import lazy_exports
 
 _EXPORTS = {
     "ArraySource": "batch", "BatchReport": "batch", "ImageSummary": "batch", "segment_files": "batch",
@@ -15,8 +15,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -198,17 +198,15 @@ def measure_av(classes: np.ndarray, fov: np.ndarray | None = None,
         um, um_source = float(pixel_size_um), "given"
     else:
         um, um_source = DISC_DIAMETER_UM / (2 * r), f"disc diameter taken as {DISC_DIAMETER_UM:.0f} um"
-    for zone in ("B", "C"):
-        region = zone_mask(classes.shape, (x, y), r, zone) & fov
+    regions = {zone: zone_mask(classes.shape, (x, y), r, zone) & fov for zone in ("B", "C")}
+    for zone, region in regions.items():
+        inside = region.any()
         for kind, mask in masks.items():
-            if region.any():
-                m = measure_mask(mask, region)
-                values = {key: m.summary[key] for key in ZONE_MEASURES}
-            else:
-                values = dict.fromkeys(ZONE_MEASURES)
+            summary = measure_mask(mask, region).summary if inside else {}
+            values = {key: summary.get(key) for key in ZONE_MEASURES}
             for key, value in values.items():
                 row[f"zone{zone}_{kind}_{key}"] = value
-    if not (zone_mask(classes.shape, (x, y), r, "B") & fov).any():
+    if not regions["B"].any():
         notes.append("zone B (2-3 disc radii from the disc centre) lies outside the image or FOV")
     for kind, mask in masks.items():
         vessels += zone_vessels(mask, kind, (x, y), r, fov)

@@ -203,3 +203,22 @@ def test_evaluate_cli_errors(tmp_path):
     assert_clean_error(run_cli("evaluate", "--weights", tmp_path / "t.safetensors"), "t.safetensors")
     assert_clean_error(run_cli("evaluate", "--mode", "sliding", "--window", "32", "--stride", "40"),
                        "would leave pixels uncovered")
+
+
+def test_init_from_fine_tunes_and_refuses_another_model(tmp_path):
+    train(None, TINY + ["train.epochs=1"], out_dir=tmp_path / "donor", progress=False)
+    # a learning rate of ~0 leaves the weights where init_from put them: the donor's
+    train(None, TINY + ["train.epochs=1", "optim.lr=1e-12", f"train.init_from={tmp_path / 'donor'}"],
+          out_dir=tmp_path / "tuned", progress=False)
+    donor, tuned = _weights(tmp_path / "donor"), _weights(tmp_path / "tuned")
+    assert donor.keys() == tuned.keys()
+    assert all(torch.allclose(donor[k].float(), tuned[k].float(), atol=1e-6) for k in donor if "running" not in k and "num_batches" not in k)
+    card = json.loads((tmp_path / "tuned" / "model.json").read_text())
+    assert card["protocol"]["init_from"]["weights"] == str(tmp_path / "donor")
+    assert len(card["protocol"]["init_from"]["file_sha256"]) == 64
+    # other options than the donor's: a config error naming both, and no run folder content
+    res = run_cli("train", "--out", tmp_path / "bad", "--set", "model.name=unet", "--set",
+                  "model.options={base_channels: 8, depth: 2}", "--set", f"train.init_from={tmp_path / 'donor'}",
+                  "--set", "train.threads=1")
+    assert_clean_error(res, "train.init_from")
+    assert not (tmp_path / "bad" / "checkpoints").exists()

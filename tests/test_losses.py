@@ -85,8 +85,8 @@ def test_focal_by_hand():
 
 
 def test_registry_errors():
-    assert set(LOSSES) == {"dice", "bce", "bce_dice", "focal"}
-    with pytest.raises(ConfigError, match="bce, bce_dice, dice, focal"):
+    assert set(LOSSES) == {"dice", "bce", "bce_dice", "focal", "masked_bce_dice"}
+    with pytest.raises(ConfigError, match="bce, bce_dice, dice, focal, masked_bce_dice"):
         get_loss("tversky")
     with pytest.raises(ConfigError, match="gama"):
         get_loss("focal", gama=2)

@@ -360,6 +360,48 @@ def test_dropblock():
     assert torch.equal(DropBlock2d(0.0).train()(x), x)
 
 
+def test_dropblock_drops_nothing_on_a_map_not_larger_than_the_block():
+    """SA-UNet's bottleneck of a 48-px patch is 6x6: the original layer has no position where a
+    7x7 block fits, so it drops nothing there (it does not shrink the block to the map)."""
+    torch.manual_seed(0)
+    x = torch.rand(8, 16, 6, 6)
+    drop = DropBlock2d(0.18, 7).train()
+    assert drop.drop_mask(x.shape) is None
+    assert torch.equal(drop(x), x)
+    # a 7x7 map has exactly one seed position, the centre: a block there covers the whole map
+    mask = DropBlock2d(0.9, 7).drop_mask(torch.Size((64, 1, 7, 7)))
+    per_map = mask.flatten(1).mean(1)
+    assert set(per_map.unique().tolist()) <= {0.0, 1.0} and per_map.max() == 1.0
+
+
+@pytest.mark.parametrize("b", [3, 4, 7])
+def test_dropblock_blocks_sit_where_the_keras_layer_puts_them(b):
+    """One seed at position s blanks s - b//2 .. s + (b-1)//2 (a "same" max-pool window), and
+    seeds lie only where half <= s < size - half (half = b // 2)."""
+    drop = DropBlock2d(0.5, b)
+    size = 15
+    torch.manual_seed(1)
+    mask = drop.drop_mask(torch.Size((400, 1, size, size)))
+    half = b // 2
+    seen_min, seen_max = size, -1
+    for m in mask[:, 0]:
+        rows = m.any(1).nonzero().flatten()
+        if rows.numel():
+            seen_min, seen_max = min(seen_min, int(rows.min())), max(seen_max, int(rows.max()))
+    # outermost seeds at half and size - half - 1: the blocks reach the first row, and the last
+    # for odd b (for even b the original never drops the last row: one pixel less after the seed)
+    assert seen_min == 0 and seen_max == size - half - 1 + (b - 1) // 2
+    # a lone seed's block, placed by hand, covers s - b//2 .. s + (b - 1)//2
+    from vesselseg.models.layers.dropblock import _dilate
+
+    seed = torch.zeros(1, 1, size, size)
+    seed[0, 0, 7, 7] = 1
+    start = 1 if b % 2 == 0 else 0
+    block = _dilate(seed, b)[..., start:start + size, start:start + size][0, 0]
+    ys = block.any(1).nonzero().flatten()
+    assert (int(ys.min()), int(ys.max())) == (7 - half, 7 + (b - 1) // 2)
+
+
 @pytest.mark.parametrize("b", [1, 2, 5, 7])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_dropblock_separable_dilation_is_the_square_max_pool(b, channels_last):
@@ -481,3 +523,31 @@ def test_caffnet_full_dataset_image_sizes(size):
     assert [tuple(a.shape[-2:]) for a in out["aux"]] == [
         (-(-size[0] // s), -(-size[1] // s)) for s in (1, 2, 4)
     ]
+
+
+@pytest.mark.parametrize("mode", ["dual_prototype", "sigmoid"])
+def test_caff_prototypes_follow_the_pooling_context(mode):
+    """CaFF's prototypes pool like the other global poolings: a context window as large as the map
+    gives the global result; a training-patch window gives each pixel its own prototypes, so a
+    far-away change of the map no longer reaches a pixel."""
+    from vesselseg.models.layers import set_pooling_context
+
+    torch.manual_seed(0)
+    caff = CaFF(4, mode=mode).eval()
+    e, d = torch.rand(1, 4, 40, 40), torch.rand(1, 4, 40, 40)
+    with torch.no_grad():
+        whole = caff(e, d)[0]
+        caff.context_window = 81  # larger than the map: every window is the whole map
+        assert torch.allclose(caff(e, d)[0], whole, atol=1e-5)
+        caff.context_window = 9
+        local = caff(e, d)[0]
+        far = d.clone()
+        far[..., 30:, 30:] += 5.0  # change only the far corner
+        moved = caff(e, far)[0]
+    assert not torch.allclose(local, whole, atol=1e-4)
+    assert torch.allclose(moved[..., :20, :20], local[..., :20, :20], atol=1e-6)
+    # the network sets it through set_pooling_context, at each level's own scale
+    net = create("caffnet", base_channels=4, caff_mode=mode)
+    set_pooling_context(net, 48)
+    windows = [m.context_window for m in net.modules() if isinstance(m, CaFF)]
+    assert windows and all(w is not None and w % 2 == 1 for w in windows)

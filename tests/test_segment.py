@@ -420,6 +420,16 @@ def test_shipped_card_and_onnx_export_belong_to_the_weights(name):
         floor = {"drive": 0.97, "stare": 0.97, "chase": 0.97, "avrdb": 0.92}
         for dataset, m in card["test_metrics"].items():
             assert m["pooled"]["auc"] > floor[dataset] and m["setup"]["scale"] == "auto", dataset
+    elif name == "av":  # the artery/vein model: colour input, two maps, RITE + AVRDB at the general scale
+        assert card["model"]["labels"] == "av" and card["model"]["out_channels"] == 2
+        assert card["model"]["in_channels"] == 4 and card["preprocess"]["colour"] is True
+        assert set(card["dataset"]["sources"]) == {"rite", "avrdb"} and card["resolution"]["fov_diameter_px"] == 540
+        # scored by benchmarks/av_eval.py on both held-out sets (the card keeps the pooled scores); a
+        # model below the targets (0.93 / 0.88) says so in its card, and every row names it
+        for dataset in ("rite", "avrdb"):
+            assert card["av_metrics"][dataset]["acc_truth_centreline"] > 0.75, dataset
+        if card["av_metrics"]["rite"]["acc_truth_centreline"] < 0.93:
+            assert card["status"].startswith("preview")
     elif name == "disc":  # the optic disc model (measure finds zone B with it), one scale for every camera
         assert card["dataset"]["name"] == "mixture" and card["resolution"]["fov_diameter_px"] == 288
         assert {s if isinstance(s, str) else s["name"] for s in card["dataset"]["sources"]} == \

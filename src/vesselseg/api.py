@@ -9,9 +9,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from vesselseg.errors import InputError, VesselsegError
+from vesselseg.errors import InputError, OutputError, VesselsegError
 from vesselseg.io.av import is_av_map, snap_av_colours, vessel_from_av
 from vesselseg.io.datasets import FOLDERS, dataset_dir, load_sample, load_split
+from vesselseg.io.files import is_read_only
 from vesselseg.io.fov import derive_fov
 from vesselseg.io.images import (
     ensure_output_dir,
@@ -219,13 +220,17 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
                   tile: int | None = None, overwrite: bool = False, recursive: bool = False,
                   progress: bool = False, on_result=print, measure: bool = False,
                   pixel_size_um: float | None = None, shard: str | None = None, workers: int = 0,
-                  detect_disc_in_photos: bool = True):
+                  detect_disc_in_photos: bool = True, av: bool = False, av_weights: str | Path = "av",
+                  vote: str = "segment"):
     """Segment files, folders and glob patterns (the embedded sample when ``paths`` is empty).
 
     Writes ``<stem>_vessels.png``, ``<stem>_prob.png`` and ``<stem>_overlay.png`` per image into
     ``out_dir``; returns the :class:`~vesselseg.segmentation.BatchReport`. With ``measure``, also
     the measurements, with the optic disc of each photograph detected (``detect_disc_in_photos``)
-    for the zone-B columns.
+    for the zone-B columns. With ``av``, the vessels are split into arteries and veins by the
+    ``av_weights`` model (:mod:`vesselseg.segmentation.av`): ``<stem>_av.png`` (red artery, blue
+    vein on black) and ``<stem>_av_overlay.png`` (with the disc and zone B when the disc is found);
+    with ``measure`` too, the per-class measures and CRAE/CRVE/AVR.
     """
     from vesselseg.segmentation import ArraySource, BatchReport, Segmenter, collect_inputs, segment_files
     from vesselseg.segmentation.batch import check_stems, parse_shard, take_shard
@@ -264,12 +269,91 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
                     standardise=standardise, tile=tile or DEFAULT_TILE)
     measurer = (_SegmentMeasurer(Path(out_dir), fov, pixel_size_um, overwrite, on_result, detect_disc_in_photos)
                 if measure else None)
+    on_done = measurer
+    if av:
+        from vesselseg.segmentation.av import ArteryVeinClassifier
+
+        classifier = ArteryVeinClassifier(av_weights, vote=vote, tta=tta, backend=backend, tile=tile or DEFAULT_TILE)
+        on_done = _SegmentArteryVein(Path(out_dir), classifier, fov, overwrite, detect_disc_in_photos, measurer)
     report = segment_files(files, out_dir, seg, fov=fov, overwrite=overwrite, on_result=on_result,
-                           progress=progress, on_done=measurer, workers=workers)
+                           progress=progress, on_done=on_done, workers=workers)
     report.failed[:0] = problems
     if measurer is not None:
         measurer.write()
     return report
+
+
+def _fov_of(rgb: np.ndarray, fov, shape) -> np.ndarray | None:
+    """The FOV a skipped image was segmented with, re-derived (``auto``) or re-read (a file)."""
+    return derive_fov(rgb) if fov == "auto" else None if fov == "none" else read_mask(fov, shape)
+
+
+class _DiscFinder:
+    """The optic disc of photographs: the shipped disc model loaded on first use."""
+
+    def __init__(self, detect: bool):
+        self.detect, self._models = detect, {}
+
+    def segmenter(self, name):
+        from vesselseg.segmentation import Segmenter
+
+        if name not in self._models:
+            self._models[name] = Segmenter(name)
+        return self._models[name]
+
+    def __call__(self, rgb):
+        return _disc_for(None, rgb, self.segmenter, self.detect)
+
+
+class _SegmentArteryVein:
+    """``segment --av``: split each vessel mask into arteries and veins as it is made.
+
+    Writes ``<stem>_av.png`` and ``<stem>_av_overlay.png``; an image skipped because its outputs
+    exist reuses its ``_av.png`` (or classifies its existing mask when that file is missing). Hands
+    the classes and the disc on to ``then`` (the measurer of ``--measure``)."""
+
+    def __init__(self, out_dir: Path, classifier, fov, overwrite: bool, detect_disc: bool, then=None):
+        self.out_dir, self.classifier, self.fov, self.overwrite = out_dir, classifier, fov, overwrite
+        self.discs, self.then = _DiscFinder(detect_disc), then
+
+    def __call__(self, source, rgb, result) -> None:
+        try:
+            classes, disc, disc_row = self._classify(source, rgb, result)
+        except VesselsegError:
+            raise
+        except Exception as exc:  # one image's failure must not stop the batch
+            raise InputError(f"artery/vein classification failed ({type(exc).__name__}: {exc})") from None
+        if self.then is not None:
+            self.then(source, rgb, result, av=(classes, disc, dict(disc_row, av_model=self.classifier.description)))
+
+    def _classify(self, source, rgb, result):
+        from vesselseg.segmentation.av import av_colour_image, av_overlay
+
+        stem = source.stem
+        av_png, overlay_png = self.out_dir / f"{stem}_av.png", self.out_dir / f"{stem}_av_overlay.png"
+        if self.overwrite:
+            locked = [p for p in (av_png, overlay_png, self.out_dir / f"{stem}_zones.png") if is_read_only(p)]
+            if locked:
+                raise OutputError(f"{locked[0]}: read-only, not replaced (make it writable to redo this image)")
+        if rgb is None:
+            rgb = read_image(source) if isinstance(source, Path) else source.loader()
+        if result is None:
+            vessels = read_mask(self.out_dir / f"{stem}_vessels.png")
+            fov = _fov_of(rgb, self.fov, vessels.shape)
+        else:
+            vessels, fov = result.vessels, result.fov
+        disc, disc_row = self.discs(rgb)
+        if result is None and av_png.is_file() and overlay_png.is_file() and not self.overwrite:
+            classes = snap_av_colours(read_image(av_png))
+        else:
+            classes = self.classifier.classify(rgb, vessels, fov=fov if fov is not None else "none",
+                                               name=str(source)).classes
+            pictures = {av_png: lambda: av_colour_image(classes),
+                        overlay_png: lambda: av_overlay(rgb, classes, fov, disc)}
+            for path, picture in pictures.items():
+                if self.overwrite or not path.exists():
+                    write_png(path, picture(), replace=self.overwrite)
+        return classes, disc, disc_row
 
 
 class _SegmentMeasurer:
@@ -283,7 +367,6 @@ class _SegmentMeasurer:
     def __init__(self, out_dir: Path, fov, pixel_size_um, overwrite: bool = False, on_result=print,
                  detect_disc_in_photos: bool = True):
         self.out_dir, self.fov, self.pixel_size_um = out_dir, fov, pixel_size_um
-        self.detect_disc = detect_disc_in_photos
         self.overwrite, self.on_result = overwrite, on_result
         self.rows, self.results = [], []
         self.table = out_dir / "measurements.csv"
@@ -296,33 +379,33 @@ class _SegmentMeasurer:
                 raise InputError(f"{self.table}: exists but cannot be read ({exc}); "
                                  "move it away or pass --overwrite") from None
         self.old_names = {r.get("image") for r in self.old_rows}
-        self._models: dict = {}
+        self.discs = _DiscFinder(detect_disc_in_photos)
 
-    def _segmenter(self, name):
-        """The disc model, loaded on first use (only when a photograph needs its disc)."""
-        from vesselseg.segmentation import Segmenter
-
-        if name not in self._models:
-            self._models[name] = Segmenter(name)
-        return self._models[name]
-
-    def __call__(self, source, rgb, result) -> None:
+    def __call__(self, source, rgb, result, av=None) -> None:
+        """Measure one image; ``av``: ``(classes, disc, disc_row)`` from ``--av`` (the disc already found)."""
         stem = source.stem
         if stem in self.old_names:
             return  # already in the table that is kept
         if result is None:  # skipped: its mask exists; the FOV is re-derived from the photograph
             vessels = read_mask(self.out_dir / f"{stem}_vessels.png")
-            rgb = read_image(source) if isinstance(source, Path) else source.loader()
-            fov = (derive_fov(rgb) if self.fov == "auto" else
-                   None if self.fov == "none" else read_mask(self.fov, vessels.shape))
+            if rgb is None:
+                rgb = read_image(source) if isinstance(source, Path) else source.loader()
+            fov = _fov_of(rgb, self.fov, vessels.shape)
         else:
             vessels, fov = result.vessels, result.fov
         try:
             m = measure_mask(vessels, fov, self.pixel_size_um, name=stem,
                              fov_source={"auto": "derived", "none": "frame"}.get(self.fov, "given"))
-            disc, disc_row = _disc_for(None, rgb, self._segmenter, self.detect_disc)
+            disc, disc_row = av[1:] if av is not None else self.discs(rgb)
             m.summary.update(disc_row)
             _add_zone_b(m.summary, vessels, fov, disc, disc_row, self.pixel_size_um)
+            if av is not None:
+                av_row, m.zone_vessels = measure_av(av[0], fov, disc, self.pixel_size_um,
+                                                    disc_source=disc_row.get("disc_source", ""))
+                m.summary.update(av_row)
+                zones_png = self.out_dir / f"{stem}_zones.png"
+                if disc is not None and (self.overwrite or not zones_png.exists()):
+                    write_png(zones_png, zones_image(av[0], disc, m.zone_vessels), replace=self.overwrite)
         except VesselsegError:
             raise
         except Exception as exc:  # one image's failed measurement must not stop the batch
@@ -432,6 +515,35 @@ def _mask_from_file(path: Path, threshold: float, segmenter_factory) -> _Measure
     return _MeasureInput(res.vessels, res.fov, "derived", "photograph: segmented first", photo=rgb)
 
 
+#: The artery/vein model ``measure`` splits photographs' vessels with unless told otherwise.
+DEFAULT_AV_WEIGHTS = "av"
+#: Stands for "the default A/V model is not installed": rows say so instead of splitting.
+_NO_AV_MODEL = object()
+
+
+def _available_av_weights(av_weights):
+    """``av_weights`` when they exist; the default missing from this installation gives
+    :data:`_NO_AV_MODEL` (each photograph's row says so), a missing model the user named an error."""
+    from vesselseg.inference.weights import shipped_weights
+
+    if av_weights is None or str(av_weights) in shipped_weights() or Path(av_weights).exists():
+        return av_weights
+    if str(av_weights) == DEFAULT_AV_WEIGHTS:
+        return _NO_AV_MODEL
+    raise InputError(f"{av_weights}: no such artery/vein model (--av-weights: a shipped name, a .safetensors file, "
+                     "a run folder, or none)")
+
+
+def _classes_of_photo(photo, mask, fov, av_weights, classifier) -> tuple[np.ndarray | None, dict]:
+    """A photograph's artery/vein classes (its vessel ``mask`` split by the A/V model) and the
+    ``av_model`` column naming the model; or None and a note why not (the shipped model missing)."""
+    if av_weights is _NO_AV_MODEL:
+        return None, {"note": f"no artery/vein model ({DEFAULT_AV_WEIGHTS}) in this installation: vessels not split"}
+    model = classifier()
+    classes = model.classify(photo, mask, fov=fov if fov is not None else "none").classes
+    return classes, {"av_model": model.description}
+
+
 def _disc_for(disc, photo, segmenter, detect: bool) -> tuple[tuple[float, float, float] | None, dict]:
     """The disc one input is measured with, and the table columns that say where it came from."""
     from vesselseg.inference.weights import shipped_weights
@@ -467,7 +579,8 @@ def _add_zone_b(row: dict, mask, fov, disc, disc_row: dict, pixel_size_um) -> No
 def measure_paths(paths: list[str | Path], table: str | Path = "measurements.csv", *, fov: str = "auto",
                   pixel_size_um: float | None = None, disc: tuple[float, float, float] | None = None,
                   threshold: float = 0.5, weights: str | Path = "drive", min_segment: float = 0.0,
-                  overwrite: bool = False, on_result=print, detect_disc_in_photos: bool = True):
+                  overwrite: bool = False, on_result=print, detect_disc_in_photos: bool = True,
+                  av_weights: str | Path | None = "av"):
     """Measure masks (or photographs, segmented first) and write the CSV table, a JSON with
     per-segment detail beside it, and ``<stem>_widths.png`` per image. Returns
     ``(rows, failures)``; one bad file does not stop the others.
@@ -475,7 +588,8 @@ def measure_paths(paths: list[str | Path], table: str | Path = "measurements.csv
     ``disc`` ``(x, y, r)`` applies to every input; without it the disc of each photograph is
     detected (``detect_disc_in_photos``; the shipped ``disc`` model; ``disc_source`` says why not
     when it is not found), and masks and artery/vein maps have none (their zone columns stay
-    empty; for maps ``av_note`` says so)."""
+    empty; for maps ``av_note`` says so). A photograph's vessels are split into arteries and veins
+    by ``av_weights`` (None: not), so it gets the per-class measures and CRAE/CRVE/AVR too."""
     from vesselseg.segmentation.inputs import collect_inputs
 
     threshold, pixel_size_um, disc, min_segment = _check_numbers(threshold, pixel_size_um, disc, min_segment)
@@ -500,6 +614,15 @@ def measure_paths(paths: list[str | Path], table: str | Path = "measurements.csv
             seg_cache[name] = Segmenter(name, threshold=threshold)
         return seg_cache[name]
 
+    av_weights = _available_av_weights(av_weights)
+
+    def classifier():
+        from vesselseg.segmentation.av import ArteryVeinClassifier
+
+        if "av" not in seg_cache:
+            seg_cache["av"] = ArteryVeinClassifier(av_weights)
+        return seg_cache["av"]
+
     rows, results = [], []
     for path in files:
         try:
@@ -508,6 +631,10 @@ def measure_paths(paths: list[str | Path], table: str | Path = "measurements.csv
                 fov_mask, fov_source = read_mask(fov, mask.shape), "given"
             elif fov == "none":
                 fov_mask, fov_source = None, "frame"
+            av_columns = {}
+            if photo is not None and av_weights is not None:
+                classes, av_columns = _classes_of_photo(photo, mask, fov_mask, av_weights, classifier)
+                note = "; ".join(n for n in (note, av_columns.pop("note", "")) if n)
             m = measure_mask(mask, fov_mask, pixel_size_um, name=path.stem, fov_source=fov_source,
                              min_segment=min_segment)
             if note:
@@ -518,7 +645,7 @@ def measure_paths(paths: list[str | Path], table: str | Path = "measurements.csv
             if classes is not None:  # artery/vein map: per-class measures and, with a disc, CRAE/CRVE/AVR
                 av_row, m.zone_vessels = measure_av(classes, fov_mask, image_disc, pixel_size_um,
                                                     disc_source=disc_row.get("disc_source", ""))
-                m.summary.update(av_row)
+                m.summary.update(av_row, **av_columns)
                 if image_disc is not None:
                     write_png(out_dir / f"{path.stem}_zones.png",
                               zones_image(classes, image_disc, m.zone_vessels))

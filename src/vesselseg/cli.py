@@ -237,7 +237,17 @@ def evaluate_cmd(weights, dataset, data, split, mode, window, stride, region, ob
 @click.option("--pixel-size-um", type=FiniteFloat(min=0, min_open=True), default=None,
               help="With --measure: micrometres per pixel (lengths in mm, widths in µm).")
 @click.option("--disc", "disc_mode", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
-              help="With --measure: detect each photograph's optic disc for the zone-B columns (auto), or not.")
+              help="With --measure or --av: detect each photograph's optic disc for the zone-B columns and the "
+                   "overlay's rings (auto), or not.")
+@click.option("--av", is_flag=True,
+              help="Also split the vessels into arteries and veins: <stem>_av.png (red artery, blue vein on black) "
+                   "and <stem>_av_overlay.png (with the disc and zone B); with --measure, per-class measures "
+                   "and CRAE/CRVE/AVR.")
+@click.option("--av-weights", default="av", show_default=True,
+              help="Artery/vein model: shipped name, .safetensors file or run folder.")
+@click.option("--vote", type=click.Choice(["segment", "pixel"]), default="segment", show_default=True,
+              help="With --av: each vessel segment between branchings takes the class its pixels' summed "
+                   "artery-minus-vein probabilities vote for (segment), or each pixel its own (pixel).")
 @click.option("--shard", default=None, metavar="i/N",
               help="Process only the i-th of N interleaved parts of the batch (1-based), e.g. one per machine "
                    "or process; under torchrun, RANK/WORLD_SIZE choose it.")
@@ -248,12 +258,13 @@ def evaluate_cmd(weights, dataset, data, split, mode, window, stride, region, ob
 @click.option("--threads", type=THREADS, default=None, help=THREADS_HELP)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def segment_cmd(paths, out_dir, weights, mode, threshold, tta, fov, scale, standardise, backend, tile, recursive,
-                overwrite, measure, pixel_size_um, disc_mode, shard, workers, threads, progress):
+                overwrite, measure, pixel_size_um, disc_mode, av, av_weights, vote, shard, workers, threads, progress):
     """Segment the vessels in fundus photographs (files, folders or glob patterns).
 
     With no PATHS, the embedded sample photograph is segmented. Writes, per image,
     <stem>_vessels.png (0/255 mask), <stem>_prob.png (16-bit probability, p x 65535) and <stem>_overlay.png
-    (vessels drawn over the photograph), and prints one summary line. Images that fail are
+    (vessels drawn over the photograph), with --av also <stem>_av.png and <stem>_av_overlay.png
+    (arteries red, veins blue), and prints one summary line. Images that fail are
     reported at the end; the exit status is then 1 (a batch that ran) or 2 (the one image given
     could not be segmented: bad input, as for every error that stops a command).
     """
@@ -264,7 +275,7 @@ def segment_cmd(paths, out_dir, weights, mode, threshold, tta, fov, scale, stand
                            scale=scale, backend=backend, standardise=standardise, tile=tile,
                            overwrite=overwrite, recursive=recursive, progress=progress, on_result=_echo_line,
                            measure=measure, pixel_size_um=pixel_size_um, shard=shard, workers=workers,
-                           detect_disc_in_photos=disc_mode == "auto")
+                           detect_disc_in_photos=disc_mode == "auto", av=av, av_weights=av_weights, vote=vote)
     n = len(report.done) + len(report.skipped) + len(report.failed) + len(report.not_done)
     click.echo(f"{len(report.done)} segmented, {len(report.skipped)} skipped, {len(report.failed)} failed"
                + (f", {len(report.not_done)} not done" if report.not_done else "") + f" of {n}; outputs in {out_dir}/")
@@ -348,17 +359,22 @@ def _parse_disc(value: str | None):
 @click.option("--threshold", type=FiniteFloat(0, 1), default=0.5, show_default=True,
               help="For probability maps and photographs: vessel at p >= threshold.")
 @click.option("--weights", default="drive", show_default=True, help="Weights for photographs (segmented first).")
+@click.option("--av-weights", default="av", show_default=True,
+              help="Artery/vein model that splits a photograph's vessels (per-class measures, CRAE/CRVE/AVR); "
+                   "none: do not split.")
 @click.option("--min-segment", type=FiniteFloat(min=0), default=0.0, show_default=True,
               help="Leave segments shorter than this (pixels) out of the segment list and tortuosity.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing table.")
 @click.option("--threads", type=THREADS, default=None, help=THREADS_HELP + " Used when photographs are segmented.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="One line per image measured.")
-def measure_cmd(paths, out_dir, fov, pixel_size_um, disc, threshold, weights, min_segment, overwrite, threads,
-                progress):
+def measure_cmd(paths, out_dir, fov, pixel_size_um, disc, threshold, weights, av_weights, min_segment, overwrite,
+                threads, progress):
     """Measure vessel masks: density, length, segments, branch/end points, calibre, tortuosity, fractal dimension.
 
-    PATHS are masks (two grey levels), probability maps (more grey levels; thresholded) or colour
-    photographs (segmented first with --weights); files, folders or glob patterns.
+    PATHS are masks (two grey levels), probability maps (more grey levels; thresholded), artery/vein
+    maps (black, red, blue; green and white allowed) or colour photographs (segmented first with
+    --weights, the vessels split into arteries and veins with --av-weights); files, folders or glob
+    patterns.
     """
     from vesselseg.api import measure_paths
 
@@ -368,7 +384,8 @@ def measure_cmd(paths, out_dir, fov, pixel_size_um, disc, threshold, weights, mi
     rows, failures = measure_paths(list(paths), table, fov=fov, pixel_size_um=pixel_size_um, disc=_parse_disc(disc),
                                    threshold=threshold, weights=weights, min_segment=min_segment,
                                    overwrite=overwrite, on_result=_echo_line if progress else lambda line: None,
-                                   detect_disc_in_photos=disc != "none")
+                                   detect_disc_in_photos=disc != "none",
+                                   av_weights=None if av_weights == "none" else av_weights)
     if rows:
         click.echo(f"{len(rows)} measured; table {table}, detail {table.with_suffix('.json')}")
     return _report_failures(failures, len(rows) + len(failures))

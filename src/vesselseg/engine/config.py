@@ -44,6 +44,9 @@ class DatasetSection:
     # (pixels) every training image is resampled to -- the model's one vessel-width scale.
     sources: list = field(default_factory=list)
     fov_diameter: float = 540.0
+    # What the network learns: ``vessels`` (one channel) or ``av`` (artery and vein channels, from
+    # the artery/vein maps of RITE / AVRDB; mixture only).
+    labels: str = "vessels"
 
 
 @dataclass
@@ -54,6 +57,7 @@ class PreprocessSection:
     clahe_clip: float = 2.0
     clahe_tiles: int = 8
     gamma: float = 1.2
+    colour: bool = False  # grey + R, G, B input (artery/vein models)
 
 
 @dataclass
@@ -100,6 +104,10 @@ class TrainSection:
     bf16: bool = False  # autocast to bfloat16 on the training device (CPU or CUDA)
     compile: bool = False  # torch.compile the model
     eval_after: bool = True  # evaluate the final weights on the test split
+    # Start from these weights (a shipped name, a .safetensors file or a run folder) instead of a
+    # random initialisation: fine-tuning. The model and its options must be the ones the weights
+    # were trained with; optimiser and schedule start fresh.
+    init_from: str | None = None
 
 
 @dataclass
@@ -303,9 +311,10 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
 MAX_PATCH = 512
 
 
-def _model_size_multiple(cfg: Config) -> int:
-    """The network's down-sampling factor (inputs are padded to a multiple of it): built on the
-    meta device, so no memory is allocated. Unknown names and options raise ConfigError here."""
+def _model_facts(cfg: Config) -> tuple[int, int | None, int | None]:
+    """The network's down-sampling factor (inputs are padded to a multiple of it) and its input
+    and output channels (None: unknown): built on the meta device, so no memory is allocated.
+    Unknown names and options raise ConfigError here."""
     import torch
 
     from vesselseg.models import create
@@ -320,8 +329,43 @@ def _model_size_multiple(cfg: Config) -> int:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"model.options: invalid for model {cfg.model.name!r} ({exc})") from None
     except Exception:  # a builder that cannot run on the meta device: no bound from it
-        return 1
-    return int(getattr(model, "size_multiple", 1) or 1)
+        return 1, None, None
+    return (int(getattr(model, "size_multiple", 1) or 1), getattr(model, "in_channels", None),
+            getattr(model, "out_channels", 1))
+
+
+#: What a network can learn (``dataset.labels``): vessels, or arteries and veins.
+LABELS = ("vessels", "av")
+
+
+def _check_task(cfg: Config, in_channels: int | None, out_channels: int | None) -> None:
+    """The labels, the input (grey or colour), the model's channels and the loss must fit together."""
+    labels = cfg.dataset.labels
+    if labels not in LABELS:
+        raise ConfigError(f"dataset.labels: expected one of {', '.join(LABELS)}, got {labels!r}")
+    if labels == "av" and cfg.dataset.name != "mixture":
+        raise ConfigError("dataset.labels: av needs dataset.name: mixture (sources: rite, avrdb)")
+    if cfg.preprocess.colour and cfg.dataset.name != "mixture":
+        raise ConfigError("preprocess.colour: colour input is prepared by mixture runs only (dataset.name: "
+                          "mixture, e.g. the artery/vein model's configs/av/av_unet.yaml)")
+    want_in = 4 if cfg.preprocess.colour else 1
+    if in_channels is not None and in_channels != want_in:
+        raise ConfigError(f"model.options.in_channels: the input has {want_in} channel(s) (preprocess.colour: "
+                          f"{str(cfg.preprocess.colour).lower()}) but the model takes {in_channels}")
+    want_out = 2 if labels == "av" else 1
+    if out_channels is not None and out_channels != want_out:
+        raise ConfigError(f"model.options.out_channels: dataset.labels {labels} needs {want_out} output "
+                          f"channel(s), the model has {out_channels}")
+    masked = cfg.loss.name == "masked_bce_dice"
+    if masked != (labels == "av"):
+        raise ConfigError("loss.name: artery/vein labels train with masked_bce_dice (it leaves uncertain vessels "
+                          "out), and only they do" if labels == "av" else
+                          "loss.name: masked_bce_dice is for dataset.labels: av")
+    if labels == "av" and cfg.train.eval_after:
+        raise ConfigError("train.eval_after: the vessel evaluation does not score artery/vein models; set it to "
+                          "false and run benchmarks/av_eval.py on the weights")
+    if labels == "av" and cfg.loss.deep_supervision:
+        raise ConfigError("loss.deep_supervision: not available for artery/vein labels; set it to false")
 
 
 def check_values(cfg: Config) -> None:
@@ -350,7 +394,8 @@ def check_values(cfg: Config) -> None:
         PreprocessConfig.from_dict(dataclasses.asdict(cfg.preprocess))
     except TypeError as exc:
         raise ConfigError(f"preprocess: {exc}") from None
-    multiple = _model_size_multiple(cfg)
+    multiple, in_channels, out_channels = _model_facts(cfg)
+    _check_task(cfg, in_channels, out_channels)
     smallest = max(16, multiple)
     if not smallest <= p.size <= MAX_PATCH:
         why = (f"model {cfg.model.name!r} down-samples by {multiple}" if multiple > 16

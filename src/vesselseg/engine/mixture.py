@@ -11,6 +11,10 @@ degraded as by another camera (:mod:`vesselseg.patches.camera`). Labels are resa
 averaging and kept *soft* (the vessel fraction of each pixel): thresholding a downsampled label
 would delete the 1-px capillaries a smaller scale still shows as faint lines.
 
+With ``dataset.labels: av`` the sources are artery/vein sets (RITE, AVRDB) and the targets are
+three planes -- artery, vein, and a weight that leaves RITE's "uncertain" vessels out of the loss
+(:func:`vesselseg.io.av.av_targets`) -- resampled like the vessel labels.
+
 Each source gets a share of every epoch's patches in proportion to its ``weight`` (default:
 equal shares), so 70 AVRDB photographs do not outvote 10 STARE ones.
 """
@@ -24,10 +28,11 @@ import numpy as np
 
 from vesselseg.engine.config import Config
 from vesselseg.errors import ConfigError
-from vesselseg.io.datasets import DATASETS, load_sample, load_split
+from vesselseg.io.av import av_targets
+from vesselseg.io.datasets import AV_DATASETS, DATASETS, load_av_classes, load_sample, load_split
 from vesselseg.io.fov import fov_bbox, fov_diameter
 from vesselseg.patches.camera import camera_augment
-from vesselseg.preprocess import PreprocessConfig, preprocess
+from vesselseg.preprocess import PreprocessConfig, model_input
 from vesselseg.segmentation.resolution import choose_scale, resize_image, resize_mask, scaled_size
 from vesselseg.segmentation.segmenter import CROP_MARGIN  # crop as inference does
 
@@ -42,8 +47,8 @@ class MixtureSource:
 class MixtureData:
     """Prepared training planes and how many patches each contributes per epoch."""
 
-    images: list = field(default_factory=list)  # preprocessed grey (H, W) float32
-    labels: list = field(default_factory=list)  # soft vessel fraction (H, W) float32
+    images: list = field(default_factory=list)  # network input: grey (H, W) or (C, H, W) float32
+    labels: list = field(default_factory=list)  # soft vessel fraction (H, W), or (3, H, W) A/V targets
     fovs: list = field(default_factory=list)  # (H, W) bool
     counts: list = field(default_factory=list)  # patches per epoch, one per plane
     sources: dict = field(default_factory=dict)  # source -> {"images", "patches_per_epoch", "fov_diameter_px"}
@@ -71,7 +76,12 @@ def parse_sources(raw: list) -> list[MixtureSource]:
 
 def check_mixture(cfg: Config) -> None:
     """Config errors of a mixture run, raised at load time (not after minutes of preparation)."""
-    parse_sources(cfg.dataset.sources)
+    sources = parse_sources(cfg.dataset.sources)
+    if cfg.dataset.labels == "av":
+        other = [s.name for s in sources if s.name not in AV_DATASETS]
+        if other:
+            raise ConfigError(f"dataset.labels: av trains on artery/vein sets ({', '.join(AV_DATASETS)}); "
+                              f"{', '.join(other)} has none")
     if cfg.preprocess.standardise == "dataset":
         raise ConfigError("a mixture run standardises each image (preprocess.standardise: image or none): "
                           "one set of dataset statistics cannot describe several cameras")
@@ -88,15 +98,22 @@ def split_counts(total: int, parts: int) -> list[int]:
     return [base + (i < rem) for i in range(parts)]
 
 
+def _resize_label(label: np.ndarray, size: tuple[int, int], factor: float) -> np.ndarray:
+    """Soft resampling of ``(H, W)`` or ``(K, H, W)`` label planes (area averaging when shrinking)."""
+    interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+    planes = label[None] if label.ndim == 2 else label
+    out = np.stack([cv2.resize(np.ascontiguousarray(p, np.float32), (size[1], size[0]), interpolation=interp)
+                    for p in planes])
+    return np.clip(out if label.ndim == 3 else out[0], 0.0, 1.0).astype(np.float32)
+
+
 def _plane(rgb, fov, label, factor, pcfg, rng, camera: bool):
     size = scaled_size(fov.shape, factor)
     rgb_s, fov_s = resize_image(rgb, size), resize_mask(fov, size)
-    label_s = cv2.resize(label.astype(np.float32), (size[1], size[0]),
-                         interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+    label_s = _resize_label(label, size, factor)
     if camera:
         rgb_s = camera_augment(rgb_s, fov_s, rng)
-    grey = preprocess(rgb_s, None, pcfg, fov=fov_s)
-    return grey, np.clip(label_s, 0.0, 1.0).astype(np.float32), fov_s
+    return model_input(rgb_s, None, pcfg, fov=fov_s), label_s, fov_s
 
 
 def prepare_mixture(cfg: Config, pcfg: PreprocessConfig, log=print) -> MixtureData:
@@ -117,7 +134,11 @@ def prepare_mixture(cfg: Config, pcfg: PreprocessConfig, log=print) -> MixtureDa
         for i, sample in enumerate(samples):
             ls = load_sample(sample, observer2=False)
             rows, cols = fov_bbox(ls.fov, CROP_MARGIN)
-            rgb, fov, label = ls.image[rows, cols], ls.fov[rows, cols], ls.label[rows, cols]
+            rgb, fov = ls.image[rows, cols], ls.fov[rows, cols]
+            if cfg.dataset.labels == "av":
+                label = av_targets(load_av_classes(sample)[rows, cols])
+            else:
+                label = ls.label[rows, cols].astype(np.float32)
             d = fov_diameter(fov)
             diameters.append(d)
             base = choose_scale(d, target, "auto")

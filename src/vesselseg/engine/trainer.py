@@ -33,6 +33,7 @@ from vesselseg.io.images import ensure_output_dir
 from vesselseg.losses import build_loss
 from vesselseg.models import count_parameters, create
 from vesselseg.patches import PatchDataset
+from vesselseg.preprocess import input_channels
 from vesselseg.settings import machine_summary, set_threads
 
 LOG_FIELDS = ("epoch", "loss", "loss_final", "loss_aux", "lr", "seconds", "patches_per_s", "device")
@@ -43,6 +44,36 @@ def build_model(cfg: Config) -> torch.nn.Module:
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+def initialise_from(model: torch.nn.Module, cfg: Config) -> dict:
+    """Load ``cfg.train.init_from``'s weights into ``model`` (fine-tuning); returns what the card
+    records about them. The weights' card must name the same model and options as ``cfg``."""
+    from vesselseg.inference.weights import load_model, resolve_weights
+
+    source = cfg.train.init_from
+    try:
+        donor, card = load_model(source)
+    except InputError as exc:
+        raise ConfigError(f"train.init_from: {exc}") from None
+    theirs = (card["model"]["name"], card["model"].get("options") or {})
+    if theirs != (cfg.model.name, cfg.model.options):
+        raise ConfigError(f"train.init_from: {source} holds model {theirs[0]!r} with options {theirs[1]}, "
+                          f"but this run trains {cfg.model.name!r} with options {cfg.model.options}")
+    model.load_state_dict(donor.state_dict())
+    path = resolve_weights(source)
+    return {"weights": str(source), "name": card.get("name"), "file_sha256": _sha256(path),
+            "epochs": (card.get("protocol") or {}).get("epochs")}
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def autocast_context(device: torch.device, bf16: bool):
@@ -104,7 +135,7 @@ class Trainer:
     is used when present (the model card and checkpoints always hold CPU tensors).
     """
 
-    def __init__(self, cfg: Config, run_dir: str | Path, progress: bool = True):
+    def __init__(self, cfg: Config, run_dir: str | Path, progress: bool = True, resuming: bool = False):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.dist = distributed.setup()
@@ -113,6 +144,10 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
         self.device = torch.device(f"cuda:{self.dist.local_rank}" if torch.cuda.is_available() else "cpu")
         autocast_context(self.device, cfg.train.bf16)  # an unsupported bf16 fails before the data is prepared
+        self.model = build_model(cfg)  # before the data too: a wrong init_from fails in seconds, not minutes
+        # A resumed run takes its weights (and what they started from) from the checkpoint: the donor
+        # may have moved or changed since.
+        self.init_source = initialise_from(self.model, cfg) if cfg.train.init_from and not resuming else None
 
         self.pcfg = preprocess_config(cfg)
         p = cfg.patches
@@ -129,7 +164,7 @@ class Trainer:
             train = prepare(train_raw, self.pcfg, self.stats)
             images, labels, fovs, per_image = train.images, train.labels, train.fovs, p.per_image
             self.resolution = training_resolution(train.fovs)
-        small = [img.shape for img in images if min(img.shape[:2]) < p.size]
+        small = [img.shape[-2:] for img in images if min(img.shape[-2:]) < p.size]
         if small:
             raise ConfigError(f"patches.size={p.size} is larger than {len(small)} training image(s) "
                               f"(the smallest is {small[0][1]}x{small[0][0]} px): lower patches.size")
@@ -140,7 +175,7 @@ class Trainer:
             raise ConfigError(f"cannot sample training patches: {exc}") from None
         self.loader = DataLoader(self.dataset, batch_size=cfg.train.batch_size, shuffle=False,
                                  collate_fn=PatchDataset.collate, num_workers=0)
-        self.model = build_model(cfg).to(self.device)
+        self.model = self.model.to(self.device)
         wrapped = distributed.wrap_model(self.dist, self.model)
         if wrapped is not self.model and hasattr(wrapped, "module"):
             self.model = wrapped.module  # the SyncBatchNorm-converted model on GPUs; same weights
@@ -163,6 +198,7 @@ class Trainer:
         return {"config": self.cfg.to_dict(), "epoch": self.epoch, "model": self.model.state_dict(),
                 "optim": self.optim.state_dict(), "sched": self.sched.state_dict(), "rng": _rng_state(),
                 "history": self.history, "train_seconds": self.train_seconds, "segments": self.segments,
+                "init_source": self.init_source,
                 "stats": self.stats.to_dict() if self.stats else None}
 
     def load_state(self, state: dict) -> None:
@@ -174,6 +210,7 @@ class Trainer:
         self.history = list(state["history"])
         self.train_seconds = float(state["train_seconds"])
         self.segments = list(state.get("segments", []))  # absent in older checkpoints
+        self.init_source = state.get("init_source")
 
     # -- loop ---------------------------------------------------------------------------------
     def train_epoch(self) -> dict:
@@ -263,7 +300,8 @@ class Trainer:
         return {
             "name": cfg.name,
             "model": {"name": cfg.model.name, "options": cfg.model.options,
-                      "parameters": count_parameters(self.model), "in_channels": 1},
+                      "parameters": count_parameters(self.model), "in_channels": input_channels(self.pcfg),
+                      "out_channels": int(getattr(self.model, "out_channels", 1)), "labels": cfg.dataset.labels},
             "preprocess": self.pcfg.to_dict(),
             "stats": self.stats.to_dict() if self.stats else None,
             "resolution": self.resolution,
@@ -277,7 +315,7 @@ class Trainer:
                          "optimiser": f"Adam lr={cfg.optim.lr} cosine to {cfg.optim.min_lr}",
                          "loss": cfg.loss.name, "deep_supervision": cfg.loss.deep_supervision,
                          "model_selection": "last epoch (no validation split; test set unseen in training)",
-                         "bf16": cfg.train.bf16, "seed": cfg.train.seed},
+                         "bf16": cfg.train.bf16, "seed": cfg.train.seed, "init_from": self.init_source},
             "training_seconds": round(self.train_seconds, 1),
             "trained_on": dict(machine_summary(), processes=self.dist.world_size),
             "training_segments": self.segments,
@@ -322,7 +360,7 @@ def resume_run(run_dir: str | Path, progress: bool = True, stop_after: int | Non
         cfg = config_from_dict(state["config"])
     except ConfigError as exc:
         raise InputError(f"{run_dir}: checkpoint config is invalid ({exc})") from None
-    trainer = Trainer(cfg, run_dir, progress)
+    trainer = Trainer(cfg, run_dir, progress, resuming=True)
     trainer.load_state(state)
     trainer.fit(stop_after)
     return trainer

@@ -1,7 +1,8 @@
 """ONNX export of a trained model, and an ONNX Runtime model with the PyTorch output contract.
 
-The exported graph takes ``x`` ``(B, 1, H, W)`` (batch, height and width dynamic; the network
-pads to its stride internally) and returns ``logits`` ``(B, 1, H, W)``; the deep-supervision
+The exported graph takes ``x`` ``(B, C, H, W)`` (batch, height and width dynamic; C = 1 grey, 4
+for a colour model; the network pads to its stride internally) and returns ``logits``
+``(B, K, H, W)`` (K = 1, or 2 for the artery/vein model); the deep-supervision
 heads are left out. The model card travels inside the file (ONNX ``metadata_props`` key
 ``vesselseg_card``), so one ``.onnx`` file is enough to segment with
 ``vesselseg segment --weights model.onnx``.
@@ -55,9 +56,9 @@ def have_onnxruntime() -> bool:
 
 
 #: Bumped whenever the exported graph of the same weights changes (2: DBPF patch context; 3: the
-#: patch context of SE / CBAM / coordinate attention / scSE), so older cached or shipped exports
-#: stop matching their weights and are made afresh.
-EXPORT_VERSION = 3
+#: patch context of SE / CBAM / coordinate attention / scSE; 4: of CaFF's prototypes), so older
+#: cached or shipped exports stop matching their weights and are made afresh.
+EXPORT_VERSION = 4
 
 
 def weights_digest(src: Path) -> str:
@@ -90,7 +91,8 @@ def export_onnx(weights: str | Path, out: str | Path, opset: int = DEFAULT_OPSET
         warnings.simplefilter("ignore")
         # The TorchScript exporter (dynamo=False): seconds instead of the dynamo exporter's
         # 10-30 s, and the same graph for this feed-forward net (parity tested).
-        torch.onnx.export(_LogitsOnly(model).eval(), (torch.zeros(1, 1, 64, 64),), buf, dynamo=False,
+        channels = int(getattr(model, "in_channels", 1))
+        torch.onnx.export(_LogitsOnly(model).eval(), (torch.zeros(1, channels, 64, 64),), buf, dynamo=False,
                           input_names=["x"], output_names=["logits"], opset_version=opset,
                           dynamic_axes={"x": {0: "B", 2: "H", 3: "W"}, "logits": {0: "B", 2: "H", 3: "W"}})
     proto = onnx.load_from_string(buf.getvalue())
@@ -173,7 +175,7 @@ def _exported_from(path: Path) -> str | None:
 class OnnxModel:
     """An ONNX Runtime session that behaves like the PyTorch models for :func:`~vesselseg.inference.predict`.
 
-    ``model(x)`` with ``x`` ``(B, 1, H, W)`` returns ``{"logits": (B, 1, H, W)}``; ``card`` is the
+    ``model(x)`` with ``x`` ``(B, C, H, W)`` returns ``{"logits": (B, K, H, W)}``; ``card`` is the
     model card stored in the file.
     """
 

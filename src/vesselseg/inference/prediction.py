@@ -30,12 +30,14 @@ from vesselseg.inference.windows import PAPER_STRIDE, PAPER_WINDOW, check_window
 from vesselseg.vocabulary import MODES
 
 
-def to_tensor(grey: np.ndarray) -> torch.Tensor:
-    """Grey image ``(H, W)`` -> ``float32`` tensor ``(1, 1, H, W)`` (a copy, values unchanged)."""
-    arr = np.asarray(grey)
-    if arr.ndim != 2:
-        raise InputError(f"expected a grey image (H, W), got an array of shape {arr.shape}")
-    return torch.from_numpy(np.array(arr, dtype=np.float32, copy=True))[None, None]
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """Network input ``(H, W)`` (grey) or ``(C, H, W)`` -> ``float32`` tensor ``(1, C, H, W)`` (a
+    copy, values unchanged)."""
+    arr = np.asarray(image)
+    if arr.ndim not in (2, 3):
+        raise InputError(f"expected a grey image (H, W) or channels (C, H, W), got an array of shape {arr.shape}")
+    t = torch.from_numpy(np.array(arr, dtype=np.float32, copy=True))
+    return t[None, None] if arr.ndim == 2 else t[None]
 
 
 def _as_batch(image) -> torch.Tensor:
@@ -46,6 +48,17 @@ def _as_batch(image) -> torch.Tensor:
             return image.float()
         raise InputError(f"expected a tensor (1, C, H, W) or (H, W), got shape {tuple(image.shape)}")
     return to_tensor(image)
+
+
+def _input_channels(model) -> int | None:
+    """Channels a model takes: its ``in_channels``, else its first convolution's (None: unknown,
+    e.g. an ONNX Runtime wrapper, which checks its input itself)."""
+    if hasattr(model, "in_channels"):
+        return int(model.in_channels)
+    if isinstance(model, nn.Module):
+        first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+        return first.in_channels if first is not None else None
+    return None
 
 
 def _logits(out) -> torch.Tensor:
@@ -74,8 +87,8 @@ def predict(
     Args:
         model: a network following the output contract (logits, pre-sigmoid), or any callable
             with that contract (e.g. an ONNX Runtime session wrapper; it runs where it runs).
-        image: preprocessed grey ``(H, W)`` numpy array (float32 in [0, 1]), or a tensor
-            ``(1, C, H, W)``; any H, W.
+        image: preprocessed grey ``(H, W)`` numpy array (float32 in [0, 1]), a ``(C, H, W)``
+            stack (colour models), or a tensor ``(1, C, H, W)``; any H, W.
         mode: ``"whole"`` or ``"sliding"`` (see the module doc).
         window, stride: sliding-window size and step (``0 < stride <= window``); ignored for
             ``"whole"``.
@@ -88,7 +101,8 @@ def predict(
             tiles are clipped to the image (a side shorter than ``tile`` is never padded to it).
 
     Returns:
-        ``float32`` ``(H, W)`` probabilities in [0, 1].
+        ``float32`` ``(H, W)`` probabilities in [0, 1]; ``(K, H, W)`` for a model with ``K > 1``
+        output channels (the artery/vein model).
 
     The model runs in eval mode under ``torch.inference_mode``; its train/eval mode is restored.
     """
@@ -107,6 +121,10 @@ def predict(
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
     x = _as_batch(image).to(device)
+    expected = _input_channels(model)
+    if expected is not None and x.shape[1] != expected:
+        raise InputError(f"the model takes {expected} input channel(s) (grey: 1; grey + colour: 4), "
+                         f"got {x.shape[1]}")
     fn = probability_fn(model)
     if mode == "sliding" or tile is not None:
         # Imported here: MONAI costs ~1-2 s of start-up that a whole-image run never needs.
@@ -144,5 +162,6 @@ def predict(
     finally:
         if is_module:
             model.train(was_training)
-    out = probs[0, 0].float().cpu().numpy()
+    out = probs[0].float().cpu().numpy()
+    out = out[0] if out.shape[0] == 1 else out
     return np.clip(out, 0.0, 1.0, out=out)

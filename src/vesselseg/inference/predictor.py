@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vesselseg.errors import ConfigError
+from vesselseg.errors import ConfigError, InputError
 from vesselseg.inference.prediction import predict
 from vesselseg.inference.weights import check_card, load_model
 from vesselseg.models.layers import set_pooling_context
-from vesselseg.preprocess import NormStats, PreprocessConfig, preprocess
+from vesselseg.preprocess import NormStats, PreprocessConfig, model_input
 from vesselseg.vocabulary import BACKENDS, POOLING_CONTEXTS
 
 # Pooling context at inference (vocabulary.POOLING_CONTEXTS) of the modules that pool over the
@@ -33,6 +33,26 @@ def apply_inference_context(model: torch.nn.Module, card: dict, context: str = "
     return set_pooling_context(model, patch)
 
 
+def model_labels(card: dict) -> str:
+    """What a model's card says it segments: ``vessels`` (one map; cards older than the field) or ``av``."""
+    model = card.get("model") or {}
+    if model.get("labels") == "av" or int(model.get("out_channels") or 1) != 1:
+        return "av"
+    return "vessels"
+
+
+def check_task(card: dict, expect: str | None, weights) -> None:
+    """InputError when ``weights`` are not the kind of model the caller runs (None: any kind)."""
+    if expect is None:
+        return
+    labels = model_labels(card)
+    if labels != expect:
+        raise InputError(f"{weights}: an artery/vein model, not a vessel model; use it as --av-weights"
+                         if labels == "av" else
+                         f"{weights}: not an artery/vein model (its card names no artery and vein outputs); "
+                         "use --av-weights av")
+
+
 class Predictor:
     """Loads weights + model card once; :meth:`__call__` maps RGB ``(H, W, 3)`` -> prob ``(H, W)``.
 
@@ -40,11 +60,13 @@ class Predictor:
     so inference repeats exactly what training did. ``backend="onnxruntime"`` runs the same
     weights through ONNX Runtime (exported once and cached, see :mod:`vesselseg.inference.onnx`); a
     ``.onnx`` file as ``weights`` always does. ``context``: see :data:`POOLING_CONTEXTS`
-    (exports carry ``"patch"``).
+    (exports carry ``"patch"``). ``expect``: the kind of model the caller runs, ``vessels`` or
+    ``av`` (the artery/vein model); other weights are refused with an :class:`InputError` (None:
+    any kind).
     """
 
     def __init__(self, weights: str | Path = "drive", model: torch.nn.Module | None = None, card: dict | None = None,
-                 backend: str = "torch", context: str = "patch"):
+                 backend: str = "torch", context: str = "patch", expect: str | None = "vessels"):
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
         _check_context(context)
@@ -69,6 +91,7 @@ class Predictor:
         self.context = None
         if isinstance(model, torch.nn.Module) and apply_inference_context(model, self.card, context):
             self.context = context
+        check_task(self.card, expect, weights)
         self.pcfg = PreprocessConfig.from_dict(self.card.get("preprocess"))
         stats = self.card.get("stats")
         self.stats = NormStats.from_dict(stats) if stats else None
@@ -94,7 +117,8 @@ class Predictor:
         return patch, -(-patch // multiple) * multiple
 
     def preprocess(self, rgb: np.ndarray, fov: np.ndarray | None = None) -> np.ndarray:
-        return preprocess(rgb, self.stats, self.pcfg, fov=fov)
+        """The network input: grey ``(H, W)``, or ``(4, H, W)`` for a colour model."""
+        return model_input(rgb, self.stats, self.pcfg, fov=fov)
 
     def predict_grey(self, grey: np.ndarray, mode: str = "whole", tta: bool = False, **kw) -> np.ndarray:
         return predict(self.model, grey, mode=mode, tta=tta, **kw)

@@ -61,7 +61,7 @@ def write_card(card: dict, path: str | Path) -> None:
 
 
 #: Shipped weights that are not vessel models: found by name, never offered as vessel weights.
-AUXILIARY_WEIGHTS = ("disc",)
+AUXILIARY_WEIGHTS = ("disc", "av")
 
 
 def shipped_weights(vessels_only: bool = False) -> dict[str, Path]:

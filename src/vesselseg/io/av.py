@@ -68,6 +68,18 @@ def read_av_label(path: str | os.PathLike) -> np.ndarray:
     return snap_av_colours(read_image(path))
 
 
+def av_targets(classes: np.ndarray) -> np.ndarray:
+    """Class map ``(H, W)`` -> training targets ``(3, H, W)`` float32: artery, vein, known.
+
+    A crossing is both artery and vein; an uncertain vessel (RITE's white) is neither and is
+    left out of the loss (``known`` 0); every other pixel, background included, is known.
+    """
+    classes = np.asarray(classes)
+    crossing = classes == CROSSING
+    return np.stack([(classes == ARTERY) | crossing, (classes == VEIN) | crossing,
+                     classes != UNCERTAIN]).astype(np.float32)
+
+
 def vessel_from_av(classes: np.ndarray) -> np.ndarray:
     """Vessel mask (``bool``) of a class map: artery, vein, crossing or uncertain."""
     return classes != BACKGROUND

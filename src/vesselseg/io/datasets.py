@@ -25,7 +25,7 @@ from vesselseg.vocabulary import SPLITS
 
 # Training images per split of the built-in datasets (the paper's splits): what a patch epoch
 # samples from, so also what a training run's length follows from.
-TRAIN_IMAGES = {"drive": 20, "stare": 10, "chase": 20, "avrdb": 70}
+TRAIN_IMAGES = {"drive": 20, "stare": 10, "chase": 20, "avrdb": 70, "rite": 20}
 #: Optic-disc sets: training images of each (the rest is held out; see each loader).
 DISC_TRAIN_IMAGES = {"drive_od": 20, "idrid_od": 484, "drishti_od": 40, "avwide_od": 20}
 
@@ -61,7 +61,7 @@ class LoadedSample:
 DatasetFn = Callable[[Path, str], list[Sample]]
 DATASETS: dict[str, DatasetFn] = {}
 #: Folder name of each dataset under the data root.
-FOLDERS = {"drive": "DRIVE", "stare": "STARE", "chase": "CHASEDB1", "avrdb": "AVRDB",
+FOLDERS = {"drive": "DRIVE", "stare": "STARE", "chase": "CHASEDB1", "avrdb": "AVRDB", "rite": "RITE",
            "drive_od": "DRIVE-OD", "idrid_od": "IDRiD-DIARETDB1-OD", "drishti_od": "Drishti-GS1",
            "avwide_od": "AV-WIDE"}
 
@@ -165,6 +165,30 @@ def avrdb(root: Path, split: str) -> list[Sample]:
     chosen = _first_n(images, TRAIN_IMAGES["avrdb"], split)
     return [Sample(name=img.stem, image=img, label=_require(root / "av-labels" / f"{img.stem}--av.jpg"),
                    label_format="av") for img in chosen]
+
+
+@register_dataset("rite")
+def rite(root: Path, split: str) -> list[Sample]:
+    """RITE: artery/vein labels of the 40 DRIVE photographs (DRIVE's split: training 21-40, test
+    01-20), drawn red artery, blue vein, green crossing, white uncertain. The photographs and FOV
+    masks are DRIVE's own, found beside RITE under the same data root."""
+    out = []
+    for s in drive(root.parent / FOLDERS["drive"], split):
+        tag = "training" if split == "train" else "test"
+        out.append(Sample(name=s.name, image=s.image, fov=s.fov, label_format="av",
+                          label=_require(root / tag / "av" / f"{s.name}.png")))
+    return out
+
+
+#: The datasets whose labels are artery/vein maps (``label_format="av"``): what an A/V model trains on.
+AV_DATASETS = ("rite", "avrdb")
+
+
+def load_av_classes(sample: Sample) -> np.ndarray:
+    """The artery/vein class map ``(H, W)`` uint8 of a sample with an artery/vein label."""
+    if sample.label_format != "av" or sample.label is None:
+        raise InputError(f"{sample.name}: has no artery/vein label")
+    return read_av_label(sample.label)
 
 
 # --- optic disc sets (label = the disc) --------------------------------------------------------------

@@ -88,8 +88,11 @@ class DeepSupervisionLoss(nn.Module):
         """All terms as 0-d tensors: ``"base"``, ``"aux1"``.. (unweighted aux losses, level 1 the
         finest), ``"aux"`` (``scale * Σ λ_i aux_i``) when aux maps are used, and ``"total"``."""
         logits, aux = _unpack(output)
-        if label.shape != logits.shape:
-            raise ValueError(f"label shape {tuple(label.shape)} differs from logits shape {tuple(logits.shape)}")
+        extra = getattr(self.base_loss, "extra_label_channels", 0)  # a weight channel (masked losses)
+        expected = (logits.shape[0], logits.shape[1] + extra, *logits.shape[2:])
+        if tuple(label.shape) != expected:
+            raise ValueError(f"label shape {tuple(label.shape)} differs from logits shape {tuple(logits.shape)}"
+                             + (f" plus {extra} weight channel" if extra else ""))
         label = label.float()
         out = {"base": self.base_loss(logits.float(), label)}
         total = out["base"]

@@ -13,6 +13,9 @@ MONAI's and PyTorch's own losses, configured once here:
 * ``bce``: ``torch.nn.BCEWithLogitsLoss`` (optional ``pos_weight`` for the rare vessel class).
 * ``bce_dice``: ``monai.losses.DiceCELoss(sigmoid=True, batch=True)`` =
   ``dice_weight * Dice + bce_weight * BCE`` (MONAI uses BCE-with-logits for one channel).
+* ``masked_bce_dice``: BCE + ``monai.losses.MaskedDiceLoss`` on several channels (the artery/vein
+  model's artery and vein maps) with a per-pixel weight in the target's **last channel** (0: left
+  out, e.g. RITE's "uncertain" vessels): targets are ``(B, C + 1, H, W)`` for ``C`` logit maps.
 * ``focal``: ``monai.losses.FocalLoss(use_softmax=False)`` — sigmoid focal loss
   ``mean(alpha_t (1 - p_t)^gamma BCE)``; ``alpha=None`` weighs both classes alike.
 
@@ -26,7 +29,8 @@ import inspect
 from typing import Callable, Sequence
 
 import torch
-from monai.losses import DiceCELoss, DiceLoss, FocalLoss
+import torch.nn.functional as F
+from monai.losses import DiceCELoss, DiceLoss, FocalLoss, MaskedDiceLoss
 from torch import nn
 
 from vesselseg.errors import ConfigError
@@ -92,6 +96,37 @@ def bce_dice_loss(
         smooth_nr=smooth_nr,
         smooth_dr=smooth_dr,
     )
+
+
+class MaskedBCEDice(nn.Module):
+    """``bce_weight * BCE + dice_weight * Dice`` over ``C`` logit maps, each pixel weighted by the
+    target's last channel; ``forward(logits (B, C, H, W), target (B, C + 1, H, W))``. The Dice is
+    MONAI's masked batch Dice, one per channel, averaged (a rare class counts as much as a common one)."""
+
+    #: the target holds one channel more than the logits: the per-pixel weight
+    extra_label_channels = 1
+
+    def __init__(self, dice_weight: float = 1.0, bce_weight: float = 1.0, smooth_nr: float = 1e-5,
+                 smooth_dr: float = 1e-5):
+        super().__init__()
+        self.dice_weight, self.bce_weight = float(dice_weight), float(bce_weight)
+        self.dice = MaskedDiceLoss(sigmoid=True, batch=True, smooth_nr=smooth_nr, smooth_dr=smooth_dr)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if target.shape[1] != logits.shape[1] + 1:
+            raise ValueError(f"masked loss: target needs {logits.shape[1] + 1} channels (classes + weight), "
+                             f"got {target.shape[1]}")
+        y, w = target[:, :-1], target[:, -1:]
+        bce = F.binary_cross_entropy_with_logits(logits, y, weight=w.expand_as(y), reduction="sum")
+        bce = bce / (w.sum() * y.shape[1]).clamp(min=1.0)
+        return self.bce_weight * bce + self.dice_weight * self.dice(logits, y, mask=w)
+
+
+@register_loss("masked_bce_dice")
+def masked_bce_dice_loss(dice_weight: float = 1.0, bce_weight: float = 1.0) -> nn.Module:
+    """BCE + Dice on several channels with a per-pixel weight as the target's last channel. Takes logits."""
+    _non_negative(dice_weight=dice_weight, bce_weight=bce_weight)
+    return MaskedBCEDice(dice_weight=dice_weight, bce_weight=bce_weight)
 
 
 @register_loss("focal")

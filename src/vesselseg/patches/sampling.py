@@ -19,17 +19,22 @@ from vesselseg.patches.augment import apply_dihedral
 
 
 def stack_images(arrays: list[np.ndarray], fill: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack ``(H_i, W_i)`` arrays into ``(N, 1, H, W)`` padded at the bottom/right with ``fill``.
+    """Stack ``(H_i, W_i)`` or ``(C, H_i, W_i)`` arrays into ``(N, C, H, W)`` (C = 1 for 2-D arrays),
+    padded at the bottom/right with ``fill``.
 
     Returns the stack and ``sizes`` ``(N, 2)`` (each image's own H, W).
     """
-    h = max(a.shape[0] for a in arrays)
-    w = max(a.shape[1] for a in arrays)
+    arrays = [a[None] if a.ndim == 2 else a for a in arrays]
+    channels = {a.shape[0] for a in arrays}
+    if len(channels) != 1:
+        raise ValueError(f"images with different channel counts: {sorted(channels)}")
+    h = max(a.shape[1] for a in arrays)
+    w = max(a.shape[2] for a in arrays)
     dtype = torch.bool if arrays[0].dtype == np.bool_ else torch.float32
-    out = torch.full((len(arrays), 1, h, w), fill, dtype=dtype)
+    out = torch.full((len(arrays), channels.pop(), h, w), fill, dtype=dtype)
     for i, a in enumerate(arrays):
-        out[i, 0, : a.shape[0], : a.shape[1]] = torch.from_numpy(np.ascontiguousarray(a))
-    sizes = torch.tensor([a.shape[:2] for a in arrays], dtype=torch.long)
+        out[i, :, : a.shape[1], : a.shape[2]] = torch.from_numpy(np.ascontiguousarray(a))
+    sizes = torch.tensor([a.shape[1:] for a in arrays], dtype=torch.long)
     return out, sizes
 
 
@@ -102,13 +107,14 @@ def extract_patches(stack: torch.Tensor, coords: torch.Tensor, size: int,
 class PatchDataset(Dataset):
     """Map-style dataset of random training patches; call :meth:`set_epoch` before each epoch.
 
-    ``dataset[i]`` is one ``(image (1, S, S), label (1, S, S))`` pair; ``dataset.__getitems__``
+    ``dataset[i]`` is one ``(image (C, S, S), label (K, S, S))`` pair; ``dataset.__getitems__``
     (used by ``DataLoader`` automatically) extracts and augments a whole batch in one gather and
     returns the stacked pair, so use ``collate_fn=PatchDataset.collate``.
 
     Args:
-        images: preprocessed grey training images, each ``(H, W)`` float32.
-        labels: vessel masks, each ``(H, W)`` bool, or soft targets in ``[0, 1]`` (float).
+        images: preprocessed training images, each ``(H, W)`` (grey) or ``(C, H, W)`` float32.
+        labels: vessel masks, each ``(H, W)`` bool, or soft targets in ``[0, 1]`` (float), or
+            ``(K, H, W)`` target stacks (the artery/vein model's artery, vein, weight).
         fovs: FOV masks (used only if ``centres_in_fov``).
         patch_size: side of the square patches (48 in the paper).
         patches_per_image: patches drawn per image per epoch (1000 in the paper), or one count
@@ -125,6 +131,7 @@ class PatchDataset(Dataset):
         labels, _ = stack_images([np.asarray(l, dtype=np.float32) for l in labels])
         # Image and label as two channels of one stack: one gather and one transform per batch.
         self.stack = torch.cat([images, labels], dim=1)
+        self.in_channels = images.shape[1]
         self.fovs = stack_images(list(fovs))[0] if (fovs is not None and centres_in_fov) else None
         self.patch_size = patch_size
         self.per_image = patches_per_image if isinstance(patches_per_image, int) else list(patches_per_image)
@@ -148,7 +155,7 @@ class PatchDataset(Dataset):
         idx = torch.as_tensor(indices, dtype=torch.long)
         c = self.coords[idx]
         xy = extract_patches(self.stack, c, self.patch_size, self.ks[idx] if self.ks is not None else None)
-        return xy[:, :1], xy[:, 1:]
+        return xy[:, : self.in_channels], xy[:, self.in_channels :]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.__getitems__([i])

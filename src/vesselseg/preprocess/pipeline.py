@@ -60,6 +60,10 @@ class PreprocessConfig:
     clahe_clip: float = 2.0
     clahe_tiles: int = 8
     gamma: float = 1.2  # output = input ** (1 / gamma); 1.0 disables
+    # Colour as well as grey (artery/vein models: arteries are lighter and redder than veins): the
+    # network input is then (4, H, W), the grey pipeline's output plus R, G, B each standardised
+    # within the FOV (see :func:`model_input`).
+    colour: bool = False
     steps: tuple = field(default=("grey", "standardise", "clahe", "gamma"), repr=False)
 
     def __post_init__(self):
@@ -70,6 +74,8 @@ class PreprocessConfig:
                 f"preprocess.standardise must be 'dataset', 'image' or 'none', not {self.standardise!r}"
             )
 
+        if not isinstance(self.colour, bool):
+            raise ConfigError(f"preprocess.colour: expected true/false, got {self.colour!r}")
         if not isinstance(self.clahe, bool):
             raise ConfigError(f"preprocess.clahe: expected true/false, got {self.clahe!r}")
         # NaN would pass a plain "<= 0" test and write an image of NaNs (garbage PNGs).
@@ -85,7 +91,7 @@ class PreprocessConfig:
     @classmethod
     def from_dict(cls, d: dict | None) -> "PreprocessConfig":
         d = dict(d or {})
-        known = {"grey", "standardise", "clahe", "clahe_clip", "clahe_tiles", "gamma"}
+        known = {"grey", "standardise", "clahe", "clahe_clip", "clahe_tiles", "gamma", "colour"}
         unknown = set(d) - known
         if unknown:
             raise ConfigError(f"unknown preprocess key(s): {', '.join(sorted(unknown))}")
@@ -168,3 +174,24 @@ def preprocess(rgb: np.ndarray, stats: NormStats | None = None, cfg: PreprocessC
         x = apply_gamma(x, cfg.gamma)
         stages["gamma"] = x
     return (x, stages) if return_stages else x
+
+
+def input_channels(cfg: PreprocessConfig) -> int:
+    """Channels of the network input :func:`model_input` makes: 1 (grey) or 4 (grey + R, G, B)."""
+    return 4 if cfg.colour else 1
+
+
+def model_input(rgb: np.ndarray, stats: NormStats | None = None, cfg: PreprocessConfig | None = None,
+                fov: np.ndarray | None = None) -> np.ndarray:
+    """The network input of one RGB image: the grey pipeline's ``(H, W)`` (:func:`preprocess`), or
+    with ``cfg.colour`` a ``(4, H, W)`` stack of it and R, G, B, each channel standardised on this
+    image's FOV (z-score, 0.5-99.5 % percentiles to ``[0, 1]``: white balance differs between
+    cameras, the artery/vein contrast within one image does not)."""
+    cfg = cfg or PreprocessConfig()
+    grey = preprocess(rgb, stats, cfg, fov=fov)
+    if not cfg.colour:
+        return grey
+    if rgb.ndim != 3 or rgb.shape[-1] < 3:
+        raise InputError("a colour model needs a colour (RGB) photograph")
+    colour = [standardise(np.ascontiguousarray(rgb[..., c], dtype=np.float32), None, "image", fov) for c in range(3)]
+    return np.stack([grey, *colour])

@@ -9,6 +9,7 @@ from __future__ import annotations
 from vesselseg._lazy import lazy_exports
 
 _EXPORTS = {
+    "ArteryVeinClassifier": "av", "ArteryVeinResult": "av", "av_colour_image": "av",
     "ArraySource": "batch", "BatchReport": "batch", "ImageSummary": "batch", "segment_files": "batch",
     "collect_inputs": "inputs", "output_paths": "outputs", "overlay": "outputs",
     "Segmenter": "segmenter", "SegmentResult": "segmenter",

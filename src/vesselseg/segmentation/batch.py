@@ -176,13 +176,15 @@ def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmente
     todo = []
     for path in files:
         if not overwrite and len(_existing_outputs(out_dir, path.stem)) == len(OUTPUT_FILES):
+            try:
+                if on_done is not None:
+                    on_done(path, None, None)
+            except VesselsegError as exc:  # counted once: as failed, not also as skipped
+                report.failed.append((str(path), f"{path}: {exc}"))
+                on_result(f"{path.name}: FAILED ({exc})")
+                continue
             report.skipped.append(str(path))
             on_result(f"{path.name}: skipped, outputs exist in {out_dir} (--overwrite to redo)")
-            if on_done is not None:
-                try:
-                    on_done(path, None, None)
-                except VesselsegError as exc:
-                    report.failed.append((str(path), f"{path}: {exc}"))
         else:
             todo.append(path)
     bar = None

@@ -93,9 +93,12 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def resize_probability(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resampling of a probability map back to the original grid ``size`` ``(h, w)``."""
+    """Bilinear resampling of a probability map ``(h', w')`` (or ``(K, h', w')`` maps) back to the
+    original grid ``size`` ``(h, w)``."""
     h, w = size
-    if (h, w) == prob.shape:
+    if (h, w) == prob.shape[-2:]:
         return prob
+    if prob.ndim == 3:
+        return np.stack([resize_probability(p, size) for p in prob])
     out = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
     return np.clip(out, 0.0, 1.0, out=out)

@@ -43,8 +43,8 @@ MIN_TILE = 256
 class SegmentResult:
     """Everything one segmentation produced, on the original pixel grid ``(H, W)``."""
 
-    prob: np.ndarray  # float32 (H, W) in [0, 1]; 0 outside the FOV
-    vessels: np.ndarray  # bool (H, W): prob >= threshold inside the FOV
+    prob: np.ndarray  # float32 (H, W) in [0, 1]; 0 outside the FOV; (K, H, W) for K output maps
+    vessels: np.ndarray  # bool (H, W) (or (K, H, W)): prob >= threshold inside the FOV
     fov: np.ndarray  # bool (H, W)
     fov_diameter: float  # pixels, original grid
     scale: float  # resampling factor applied before the network
@@ -71,11 +71,14 @@ class Segmenter:
         standardise: ``auto`` (as the model was trained: its card's setting), ``dataset`` (the
             training dataset's statistics from the card) or ``image`` (this photograph's own);
             ``card`` is the old name of ``auto``.
+        expect: ``vessels`` (the default; an artery/vein model is refused with an error),
+            ``av`` (see :class:`~vesselseg.segmentation.av.ArteryVeinClassifier`), or None.
     """
 
     def __init__(self, weights: str | Path = "drive", mode: str = "whole", threshold: float = 0.5,
                  tta: bool = False, scale: str | float = "auto", backend: str = "torch",
-                 standardise: str = "auto", tile: int | None = DEFAULT_TILE, predictor: Predictor | None = None):
+                 standardise: str = "auto", tile: int | None = DEFAULT_TILE, predictor: Predictor | None = None,
+                 expect: str | None = "vessels"):
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; choose whole or sliding")
         if not 0.0 <= float(threshold) <= 1.0:
@@ -83,7 +86,7 @@ class Segmenter:
         standardise = "auto" if standardise == "card" else standardise
         if standardise not in SEGMENT_STANDARDISE:
             raise ConfigError(f"standardise must be one of {', '.join(SEGMENT_STANDARDISE)}, not {standardise!r}")
-        self.predictor = predictor or Predictor(weights, backend=backend)
+        self.predictor = predictor or Predictor(weights, backend=backend, expect=expect)
         if standardise == "dataset" and self.predictor.stats is None:
             raise ConfigError("--standardise dataset: this model was trained with per-image standardisation and its "
                               "card holds no dataset statistics; use auto or image")
@@ -93,6 +96,9 @@ class Segmenter:
             note(f"tile {tile} px is below the minimum of {MIN_TILE} px (smaller tiles only add time); "
                  f"using {MIN_TILE}")
             tile = MIN_TILE
+        cap = getattr(self.predictor.model, "inference_tile", None)  # attention models bound their pass
+        if cap is not None:
+            tile = min(int(tile), int(cap)) if tile is not None else int(cap)
         self.mode, self.threshold, self.tta, self.tile = mode, float(threshold), tta, tile
         self.scale = parse_scale(scale)
         self.reference = reference_diameter(self.predictor.card)
@@ -166,9 +172,9 @@ class Segmenter:
         del crop_prob
         if crop_shape == mask.shape:
             prob = np.ascontiguousarray(back, dtype=np.float32)
-        else:
-            prob = np.zeros(mask.shape, dtype=np.float32)
-            prob[rows, cols] = back
+        else:  # (H, W), or (K, H, W) for a model with K output maps (artery/vein)
+            prob = np.zeros(back.shape[:-2] + mask.shape, dtype=np.float32)
+            prob[..., rows, cols] = back
         del back
         prob *= mask  # 0 outside the FOV
         vessels = prob >= self.threshold

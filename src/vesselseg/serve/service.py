@@ -44,6 +44,8 @@ RESULT_FILES = {
     "vessels.png": f"{STEM}_vessels.png",
     "prob.png": f"{STEM}_prob.png",
     "widths.png": f"{STEM}_widths.png",
+    "av.png": f"{STEM}_av.png",
+    "av_overlay.png": f"{STEM}_av_overlay.png",
     "measurements.csv": "measurements.csv",
     "measurements.json": "measurements.json",
 }
@@ -57,13 +59,18 @@ LAYERS = (
     ("prob", "Probability map", "prob.png", "screen", False),
     # opaque on purpose: blending would change the colour code
     ("widths", "Calibre: centrelines coloured by width (blue thin, red wide)", "widths.png", "normal", False),
+    ("av", "Arteries red, veins blue; optic disc and zone B (2-3 disc radii)", "av_overlay.png", "normal", False),
 )
+#: Layers and downloads that exist only when the artery/vein model is installed (and ran).
+AV_FILES = ("av.png", "av_overlay.png")
 #: Downloads offered per result: URL name -> label.
 DOWNLOADS = {
     "vessels.png": "vessel mask (PNG, 0/255)",
     "prob.png": "probability (16-bit PNG, p x 65535)",
     "overlay.png": "overlay (PNG)",
     "widths.png": "calibre image (PNG)",
+    "av.png": "arteries/veins (PNG: red artery, blue vein)",
+    "av_overlay.png": "artery/vein overlay with disc and zone B (PNG)",
     "measurements.csv": "measurements (CSV)",
     "measurements.json": "measurements with segments (JSON)",
 }
@@ -204,9 +211,51 @@ def _segmenter(cache: dict, weights: str):
     from vesselseg.segmentation import Segmenter
 
     if weights not in cache:
-        cache.clear()  # one model in memory
+        for key in [k for k in cache if not isinstance(k, tuple)]:
+            del cache[key]  # one vessel model in memory (the auxiliary ones stay)
         cache[weights] = Segmenter(weights)
     return cache[weights]
+
+
+def _auxiliary(cache: dict, name: str, build):
+    """The artery/vein and disc models: loaded once per worker, kept beside the vessel model."""
+    key = ("aux", name)
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
+
+
+def _arteries_veins(cache: dict, rgb, result, summary: dict, out_dir: Path) -> list:
+    """Split the vessels into arteries and veins, find the disc, add the A/V columns to ``summary``
+    and write the A/V files; returns the zone-B vessels (for the JSON). Nothing when the shipped
+    artery/vein model is missing."""
+    from vesselseg.inference.weights import shipped_weights
+    from vesselseg.io.images import write_png
+    from vesselseg.measure.biomarkers import measure_av
+    from vesselseg.segmentation import Segmenter
+    from vesselseg.segmentation.av import AV_WEIGHTS, ArteryVeinClassifier, av_colour_image, av_overlay
+    from vesselseg.segmentation.disc import DISC_WEIGHTS, detect_disc
+
+    names = shipped_weights()
+    if AV_WEIGHTS not in names:
+        return []
+    classifier = _auxiliary(cache, AV_WEIGHTS, lambda: ArteryVeinClassifier(AV_WEIGHTS))
+    classes = classifier.classify(rgb, result.vessels, fov=result.fov).classes
+    summary["av_model"] = classifier.description
+    disc = None
+    if DISC_WEIGHTS in names:
+        found = detect_disc(rgb, _auxiliary(cache, DISC_WEIGHTS, lambda: Segmenter(DISC_WEIGHTS))).disc
+        if found is not None:
+            disc = (found.x, found.y, found.radius)
+            summary.update(disc_x=found.x, disc_y=found.y, disc_radius_px=found.radius, disc_source="detected",
+                           disc_confidence=found.confidence)
+        else:
+            summary["disc_source"] = "not found"
+    row, zone_vessels = measure_av(classes, result.fov, disc, None, disc_source=summary.get("disc_source", ""))
+    summary.update(row)
+    write_png(out_dir / RESULT_FILES["av.png"], av_colour_image(classes))
+    write_png(out_dir / RESULT_FILES["av_overlay.png"], av_overlay(rgb, classes, result.fov, disc))
+    return zone_vessels
 
 
 def _run_job(job: dict, cache: dict) -> dict:
@@ -229,6 +278,13 @@ def _run_job(job: dict, cache: dict) -> dict:
     def on_done(source, rgb, result):
         # named after the upload (its display stem), not the private file
         m = measure_mask(result.vessels, result.fov, None, name=job["stem"], fov_source="derived")
+        try:
+            m.zone_vessels = _arteries_veins(cache, rgb, result, m.summary, out_dir)
+        except Exception as exc:  # the vessel result stands; the A/V layer is left out, and the row says why
+            for name in AV_FILES:
+                (out_dir / RESULT_FILES[name]).unlink(missing_ok=True)
+            m.summary["note"] = "; ".join(n for n in (m.summary.get("note"), "arteries/veins not available: "
+                                                      f"{type(exc).__name__}: {exc}") if n)
         write_png(out_dir / RESULT_FILES["widths.png"], width_image(m, result.vessels))
         write_png(out_dir / RESULT_FILES["photo.png"], rgb)
         m.skeleton = m.widths = None
@@ -245,6 +301,7 @@ def _run_job(job: dict, cache: dict) -> dict:
     columns = list(COLUMNS) + [k for k in m.summary if k not in COLUMNS]
     return {"ok": True, "summary": _plain(asdict(report.done[0][1])), "measurements": _plain(dict(m.summary)),
             "columns": columns, "reference_fov_px": float(seg.reference),
+            "arteries_veins": (out_dir / RESULT_FILES["av.png"]).is_file(),
             "model": str(seg.card.get("name", job["weights"]))}
 
 
@@ -482,9 +539,9 @@ class Service:
             "measurements": m,
             "photo": f"{base}/photo.png",
             "layers": [{"id": lid, "label": label, "url": f"{base}/{f}", "blend": blend, "visible": shown}
-                       for lid, label, f, blend, shown in LAYERS],
+                       for lid, label, f, blend, shown in LAYERS if reply.get("arteries_veins") or f not in AV_FILES],
             "downloads": [{"name": f"{stem}_{f}", "label": label, "url": f"{base}/{f}"}
-                          for f, label in DOWNLOADS.items()],
+                          for f, label in DOWNLOADS.items() if reply.get("arteries_veins") or f not in AV_FILES],
             "expires_in_s": self.limits.result_ttl_s,
         }
 

@@ -32,6 +32,13 @@ of the softmax: term ``= sigmoid(Q(n) . K / sqrt(C)) V``.
 ``pool`` overrides the prototype normalisation: ``"gap"`` (divide by ``H W``) or ``"masked"``
 (divide by the mask sum). Default: ``"gap"`` for ``"paper"``, ``"masked"`` otherwise.
 
+Pooling context (:mod:`.pooling_context`): the prototypes of ``"dual_prototype"`` and
+``"sigmoid"`` are global poolings like SE's; at inference with a context window each pixel gets
+its own prototypes, pooled over the window a training patch gave this level (``P(n)``,
+``(B, C, H, W)``), so a whole photograph's black surround does not enter them. ``"paper"`` keeps
+its global prototype: its softmax runs over all ``N`` pixels of the map, so a window would change
+the formula itself, not only its context (and its term is ~1/N of ``E`` either way).
+
 ``forward(E, D) -> (T, M_logits)``: ``T`` is ``(B, C, H, W)``; ``M_logits`` ``(B, 1, H, W)`` are
 the coarse-mask logits before the sigmoid, the deep-supervision output.
 """
@@ -44,6 +51,7 @@ import torch
 import torch.nn as nn
 
 from vesselseg.models._checks import choose
+from vesselseg.models.layers.pooling_context import ContextPooling
 
 _EPS = 1e-6
 
@@ -72,8 +80,22 @@ def _paper(caff: CaFF, q: torch.Tensor, d: torch.Tensor, m: torch.Tensor) -> tor
     return v.unsqueeze(2) * weights.unsqueeze(1)  # (B, C, N)
 
 
+def _project(linear: nn.Linear, p: torch.Tensor) -> torch.Tensor:
+    """``W p`` over the channel axis: ``(..., C)`` global prototypes, or ``(B, C, H, W)`` per-pixel
+    ones (a context window) -> ``(B, C, N)``."""
+    if p.dim() == 4:
+        return torch.einsum("oc,bcn->bon", linear.weight, p.flatten(2))
+    return linear(p)
+
+
 def _dual_prototype(caff: CaFF, q: torch.Tensor, d: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    protos = torch.stack([caff.pool(m, d), caff.pool(1.0 - m, d)], dim=1)  # (B, 2, C)
+    vessel, background = caff.prototype(m, d), caff.prototype(1.0 - m, d)
+    if vessel.dim() == 4:  # per-pixel prototypes: (B, 2, C, N)
+        k = torch.stack([_project(caff.w_k, vessel), _project(caff.w_k, background)], dim=1)
+        v = torch.stack([_project(caff.w_v, vessel), _project(caff.w_v, background)], dim=1)
+        weights = torch.softmax(torch.einsum("bcn,bjcn->bjn", q, k) * caff.scale, dim=1)
+        return torch.einsum("bjn,bjcn->bcn", weights, v)
+    protos = torch.stack([vessel, background], dim=1)  # (B, 2, C)
     k, v = caff.w_k(protos), caff.w_v(protos)  # (B, 2, C) each
     scores = torch.einsum("bcn,bjc->bjn", q, k) * caff.scale  # (B, 2, N)
     weights = torch.softmax(scores, dim=1)  # over the two keys, per pixel
@@ -81,8 +103,10 @@ def _dual_prototype(caff: CaFF, q: torch.Tensor, d: torch.Tensor, m: torch.Tenso
 
 
 def _sigmoid(caff: CaFF, q: torch.Tensor, d: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    p = caff.pool(m, d)
-    k, v = caff.w_k(p), caff.w_v(p)
+    p = caff.prototype(m, d)
+    k, v = _project(caff.w_k, p), _project(caff.w_v, p)
+    if p.dim() == 4:  # per-pixel prototypes: keys and values (B, C, N)
+        return v * torch.sigmoid((q * k).sum(dim=1, keepdim=True) * caff.scale)
     weights = torch.sigmoid(torch.einsum("bcn,bc->bn", q, k) * caff.scale)  # (B, N)
     return v.unsqueeze(2) * weights.unsqueeze(1)
 
@@ -95,7 +119,7 @@ MODES: dict[str, tuple[Callable[..., torch.Tensor], str]] = {
 }
 
 
-class CaFF(nn.Module):
+class CaFF(ContextPooling):
     """Cross-attention feature fusion; see the module docstring for the exact maths per mode.
 
     ``forward(E, D)``: ``(B, C, H, W), (B, C, H, W) -> ((B, C, H, W) T, (B, 1, H, W) M logits)``.
@@ -121,6 +145,21 @@ class CaFF(nn.Module):
         self.scale = channels**-0.5
         self.record_ratio = False
         self.last_ratio: torch.Tensor | None = None
+
+    @property
+    def uses_context(self) -> bool:
+        """Only the prototype modes pool over a context (``paper`` keeps its global softmax)."""
+        return self.mode != "paper"
+
+    def prototype(self, weight: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """Weighted pooling of ``d`` by ``weight`` ``(B, 1, H, W)``: ``(B, C)`` over the map, or
+        ``(B, C, H, W)`` over each pixel's context window (see the module docstring)."""
+        if self.context_window is None or not self.uses_context:
+            return self.pool(weight, d)
+        total = self.pool_mean(weight * d)  # window mean of weight * d
+        if self.pool_name == "gap":
+            return total
+        return total / (self.pool_mean(weight) + _EPS)  # window sum(w d) / sum(w)
 
     def forward(self, e: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mask_logits = self.classifier(d)  # (B, 1, H, W)

@@ -34,6 +34,9 @@ class ContextPooling(nn.Module):
     """
 
     pooled_stride = 1
+    #: False for a module that has no global pooling in its current configuration (CaFF's
+    #: ``paper`` mode): :func:`set_pooling_context` then leaves it out.
+    uses_context = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -84,7 +87,7 @@ def set_pooling_context(model: nn.Module, patch: int | None) -> int:
     """
     found = 0
     for m in model.modules():
-        if isinstance(m, ContextPooling):
+        if isinstance(m, ContextPooling) and m.uses_context:
             found += 1
             stride = m.input_stride * m.pooled_stride
             m.context_window = None if patch is None else max(1, int(patch) // stride) | 1

@@ -61,6 +61,7 @@ class UNet(SegmentationModel):
         attention_at: str = "end",
         drop_prob: float = 0.0,
         drop_block: int = 7,
+        out_channels: int = 1,
     ) -> None:
         super().__init__(in_channels)
         depth = positive_int(depth, "depth")
@@ -89,13 +90,15 @@ class UNet(SegmentationModel):
             block(self.fusions[i].out_channels, widths[i], attention=attention)
             for i in range(depth)
         )
-        self.head = nn.Conv2d(widths[0], 1, 1)
+        self.out_channels = positive_int(out_channels, "out_channels")
+        self.head = nn.Conv2d(widths[0], self.out_channels, 1)
         # Where each part works, in network-input pixels per pixel (pooling context windows).
         set_input_stride(self.stem, 1)
         for i in range(depth):
             set_input_stride(self.downs[i], 2**i)
             set_input_stride(self.encoders[i], 2 ** (i + 1))
             set_input_stride(self.decoders[i], 2**i)
+            set_input_stride(self.fusions[i], 2**i)  # CaFF pools the up-sampled decoder map at level i
 
         self.depth = depth
         self.widths = tuple(widths)
@@ -134,13 +137,15 @@ def unet(
     drop_block: int = 7,
     caff_mode: str = "paper",
     caff_pool: str | None = None,
+    out_channels: int = 1,
 ) -> UNet:
     """The original U-Net layout (4 max-pool steps, 2x2 transposed convs, concat skips) scaled
-    to ``base_channels=8``: 0.48 M parameters, the SPEC's measured reference U-Net."""
+    to ``base_channels=8``: 0.48 M parameters, the SPEC's measured reference U-Net.
+    ``out_channels`` > 1: one logit map per class (the artery/vein model's two)."""
     return UNet(in_channels=in_channels, depth=depth, base_channels=base_channels, down=down,
                 up=up, skip=skip, drop_skips=drop_skips, attention=attention,
                 attention_at=attention_at, drop_prob=drop_prob, drop_block=drop_block,
-                caff_mode=caff_mode, caff_pool=caff_pool)
+                caff_mode=caff_mode, caff_pool=caff_pool, out_channels=out_channels)
 
 
 @register_model("unet_large")

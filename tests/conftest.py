@@ -57,6 +57,15 @@ def pytest_runtest_setup(item):
                         + "; set VESSELSEG_DATA to the folder holding it")
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: a shell that starts the test run
+    in the background (``cmd &`` without job control) makes it ignore SIGINT, and Python then never
+    raises KeyboardInterrupt; the child gets the default disposition back."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def run_cli(*args, cwd=None, env=None, timeout=600):
     """Run ``python -m vesselseg ARGS`` in a subprocess; returns CompletedProcess (text)."""
     e = dict(os.environ)

@@ -18,7 +18,16 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-from conftest import assert_clean_error, fundus, make_folder, record_case, run_cli, save_image, write_photos
+from conftest import (
+    assert_clean_error,
+    default_sigint,
+    fundus,
+    make_folder,
+    record_case,
+    run_cli,
+    save_image,
+    write_photos,
+)
 from PIL import Image
 
 # --- bad images and masks: `vesselseg segment` -----------------------------------------------------
@@ -182,7 +191,7 @@ def test_ctrl_c_during_a_batch_leaves_no_half_written_file(weights, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "vesselseg", "segment", str(photos), "--out", str(out),
                              "--weights", str(weights), "--no-progress", "--threads", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+                            env=dict(os.environ, OMP_NUM_THREADS="1"), preexec_fn=default_sigint)
     deadline = time.time() + 120
     while time.time() < deadline and not (out.exists() and len(list(out.glob("*_overlay.png"))) >= 3):
         time.sleep(0.02)

@@ -28,6 +28,7 @@ pytest.importorskip("starlette", reason='the server extra is not installed (pip 
 pytest.importorskip("httpx", reason="Starlette's TestClient needs httpx")
 
 from conftest import (
+    default_sigint,  # noqa: E402
     fundus,  # noqa: E402
     record_case,  # noqa: E402  (the bad-input catalogue)
 )
@@ -479,7 +480,8 @@ def test_page_in_a_real_browser(tmp_path):
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log:
         server = subprocess.Popen([sys.executable, "-m", "vesselseg", "serve", "--port", str(port),
-                                   "--max-upload-mb", "2"], stdout=log, stderr=subprocess.STDOUT, env=env)
+                                   "--max-upload-mb", "2"], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                  preexec_fn=default_sigint)
     try:
         import urllib.request
 

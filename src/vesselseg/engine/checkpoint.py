@@ -26,7 +26,7 @@ from vesselseg.errors import InputError
 from vesselseg.io.files import atomic_write_bytes
 
 
-def _sha256(data: bytes) -> str:
+def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -45,7 +45,7 @@ def save_checkpoint(state: dict, ckpt_dir: str | Path) -> Path:
         os.replace(ckpt_dir / "last.pt.sha256", ckpt_dir / "prev.pt.sha256")
     # Checksum first: a kill between the two writes leaves a last.pt without a matching sum,
     # which load_latest treats as corrupt and skips.
-    atomic_write_bytes(ckpt_dir / "last.pt.sha256", _sha256(data).encode(), durable=True)
+    atomic_write_bytes(ckpt_dir / "last.pt.sha256", sha256_hex(data).encode(), durable=True)
     atomic_write_bytes(last, data, durable=True)
     return last
 
@@ -55,7 +55,7 @@ def _load_verified(path: Path) -> dict | None:
     if not path.exists() or not sums.exists():
         return None
     data = path.read_bytes()
-    if _sha256(data) != sums.read_text().strip():
+    if sha256_hex(data) != sums.read_text().strip():
         return None
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)

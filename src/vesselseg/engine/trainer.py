@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from vesselseg.engine import distributed
-from vesselseg.engine.checkpoint import load_latest, save_checkpoint
+from vesselseg.engine.checkpoint import load_latest, save_checkpoint, sha256_hex
 from vesselseg.engine.config import Config, config_from_dict, load_config, save_config
 from vesselseg.engine.data import fit_training_stats, load_raw, prepare, preprocess_config
 from vesselseg.engine.mixture import prepare_mixture
@@ -62,18 +62,8 @@ def initialise_from(model: torch.nn.Module, cfg: Config) -> dict:
                           f"but this run trains {cfg.model.name!r} with options {cfg.model.options}")
     model.load_state_dict(donor.state_dict())
     path = resolve_weights(source)
-    return {"weights": str(source), "name": card.get("name"), "file_sha256": _sha256(path),
+    return {"weights": str(source), "name": card.get("name"), "file_sha256": sha256_hex(path.read_bytes()),
             "epochs": (card.get("protocol") or {}).get("epochs")}
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def autocast_context(device: torch.device, bf16: bool):

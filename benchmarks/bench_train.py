@@ -29,8 +29,11 @@ from vesselseg.settings import set_threads
 
 
 def bench(model_name: str, channels_last: bool, bf16: bool, compile_: bool | str, steps: int, batch: int = 32,
-          device: str = "cpu", sync: bool = False) -> float:
-    """Patches/s of ``steps`` optimiser steps; ``compile_`` is False, True or a torch.compile mode."""
+          device: str = "cpu", sync: bool = False, fused: bool = False, profile: bool = False) -> float:
+    """Patches/s of ``steps`` optimiser steps; ``compile_`` is False, True or a torch.compile mode.
+
+    ``fused``: Adam's fused kernel (one pass over all parameters) instead of its per-tensor loop.
+    ``profile``: also print where a step's CPU time goes (torch.profiler, grouped)."""
     torch.manual_seed(0)
     dev = torch.device(device)
     model = create(model_name).train().to(dev)
@@ -41,7 +44,7 @@ def bench(model_name: str, channels_last: bool, bf16: bool, compile_: bool | str
     else:
         fwd = model
     loss_fn = build_loss("bce_dice", deep_supervision=True)
-    opt = torch.optim.Adam(model.parameters(), lr=5e-4)
+    opt = torch.optim.Adam(model.parameters(), lr=5e-4, fused=True if fused else None)
     x = torch.rand(batch, 1, 48, 48, device=dev)
     y = (torch.rand(batch, 1, 48, 48, device=dev) > 0.88).float()
     if channels_last:
@@ -70,7 +73,44 @@ def bench(model_name: str, channels_last: bool, bf16: bool, compile_: bool | str
     for _ in range(steps):
         step()
     wait()
-    return steps * batch / (time.perf_counter() - t0)
+    rate = steps * batch / (time.perf_counter() - t0)
+    if profile:
+        print_profile(step, min(steps, 10))
+    return rate
+
+
+#: Profiler op names -> the part of a training step they belong to (first match wins).
+STEP_PARTS = (
+    ("optimizer", ("adam", "optimizer", "_foreach", "_fused")),
+    ("convolution backward", ("convolution_backward", "mkldnn_convolution_backward", "convolutionbackward")),
+    ("convolution forward", ("conv2d", "convolution", "mkldnn_convolution")),
+    ("upsampling", ("upsample", "interpolate")),
+    ("pooling", ("pool",)),
+    ("normalisation", ("batch_norm", "native_batch_norm", "layer_norm")),
+    ("loss", ("binary_cross_entropy", "sigmoid", "dice")),
+)
+
+
+def print_profile(step, n: int) -> None:
+    """Self CPU time of ``n`` steps by part (:data:`STEP_PARTS`, else "other") and the top ops."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(n):
+            step()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    parts: dict[str, float] = {}
+    for e in events:
+        key = e.key.lower()
+        part = next((p for p, words in STEP_PARTS if any(w in key for w in words)), "other")
+        parts[part] = parts.get(part, 0.0) + e.self_cpu_time_total
+    print(f"  profile of {n} steps: self CPU time by part (all threads' op time, ms per step)")
+    for part, us in sorted(parts.items(), key=lambda kv: -kv[1]):
+        print(f"    {part:<22} {us / n / 1000:8.1f} ms  {100 * us / total:5.1f} %")
+    print("  top ops:")
+    for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:12]:
+        print(f"    {e.key[:48]:<48} {e.self_cpu_time_total / n / 1000:8.1f} ms  x{e.count // n}")
 
 
 def bench_patches(steps: int = 200) -> tuple[float, float]:
@@ -102,6 +142,8 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="also time torch.compile")
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     ap.add_argument("--no-bf16", action="store_true", help="skip the bf16 rows (very slow on CPUs without AVX-512 BF16)")
+    ap.add_argument("--fused", action="store_true", help="also time channels-last + bf16 with Adam's fused kernel")
+    ap.add_argument("--profile", action="store_true", help="print each setting's step profile (torch.profiler)")
     args = ap.parse_args()
     n = set_threads(args.threads)
     settings = [("fp32", False, False, False), ("channels-last", True, False, False),
@@ -110,6 +152,8 @@ def main() -> None:
         settings = [s for s in settings if not s[2]]
     if args.compile:
         settings.append(("channels-last + compile", True, False, True))
+    if args.fused:
+        settings.append(("channels-last + bf16 + fused Adam", True, True, False))
     sync: set[str] = set()
     if args.device.startswith("cuda"):
         settings = [("fp32, host sync per step (trainer)", False, False, False), ("fp32", False, False, False),
@@ -128,7 +172,8 @@ def main() -> None:
         base = None
         for label, cl, bf, comp in settings:
             try:
-                rate = bench(name, cl, bf, comp, args.steps, device=args.device, sync=label in sync)
+                rate = bench(name, cl, bf, comp, args.steps, device=args.device, sync=label in sync,
+                             fused="fused" in label, profile=args.profile)
             except Exception as e:  # a setting this machine cannot run (no compiler, say) must not hide the others
                 print(f"| {name} | {params / 1e6:.2f} M | {label} | failed: {type(e).__name__}: {str(e)[:80]} | | |")
                 continue

@@ -378,7 +378,8 @@ def test_an_unwritable_cache_does_not_leave_a_new_temp_folder_every_run(weights,
 
 
 @pytest.mark.slow
-def test_a_full_disk_stops_the_batch_cleanly_with_no_partial_outputs(weights, tmp_path, monkeypatch):
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_full_disk_stops_the_batch_cleanly_with_no_partial_outputs(weights, tmp_path, monkeypatch, overlap):
     import errno
 
     from vesselseg.segmentation import Segmenter, segment_files
@@ -386,18 +387,24 @@ def test_a_full_disk_stops_the_batch_cleanly_with_no_partial_outputs(weights, tm
     photos = tmp_path / "photos"
     write_photos(photos, 4)
     files = sorted(photos.iterdir())
+    import vesselseg.io.images as images_mod
+
     out = tmp_path / "out"
     saves = {"n": 0}
-    real_save = Image.Image.save
+    real_atomic_write = images_mod.atomic_write
 
-    def save(self, fp, *args, **kw):
-        saves["n"] += 1
-        if saves["n"] > 4:  # the first image's three files fit; the second image's second one does not
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_save(self, fp, *args, **kw)
+    def atomic_write(path, write, **kw):
+        def counted(fh):
+            saves["n"] += 1
+            if saves["n"] > 4:  # the first image's three files fit; the second image's second one does not
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return write(fh)
 
-    monkeypatch.setattr(Image.Image, "save", save)
-    report = segment_files(files, out, Segmenter(str(weights)), on_result=lambda s: None)
+        return real_atomic_write(path, counted, **kw)
+
+    monkeypatch.setattr(images_mod, "atomic_write", atomic_write)
+    # the second image's outputs fail in the writer thread while the third is segmented
+    report = segment_files(files, out, Segmenter(str(weights)), on_result=lambda s: None, overlap=overlap)
     assert [Path(p).name for p, _ in report.done] == ["eye0.png"]
     assert len(report.failed) == 1 and "No space left" in report.failed[0][1]
     assert report.stopped and "disk is full" in report.stopped and len(report.not_done) == 2

@@ -32,7 +32,7 @@ def test_overrides_typed_and_nested():
 @pytest.mark.parametrize("override,msg", [
     ("train.epoch=3", "unknown config key train.epoch"),
     ("train.epochs=ten", "train.epochs: expected an integer"),
-    ("train.bf16=maybe", "train.bf16: expected true/false"),
+    ("train.bf16=maybe", "train.bf16: expected true, false or auto"),
     ("bogus=1", "unknown config key bogus"),
     ("train.epochs=0", "must be >= 1"),
     ("eval.mode=fast", "eval.mode"),
@@ -182,3 +182,28 @@ def test_bf16_autocasts_on_the_training_device(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: "Old GPU")
     with pytest.raises(ConfigError, match="train.bf16: Old GPU has no bfloat16 support"):
         autocast_context(torch.device("cuda", 0), True)
+
+
+def test_bf16_auto_follows_the_cpu(monkeypatch):
+    """``train.bf16: auto`` (the default): bf16 where the CPU computes it natively, fp32 elsewhere."""
+    import contextlib
+
+    import torch
+
+    from vesselseg import settings
+    from vesselseg.engine.trainer import autocast_context, resolve_bf16
+
+    assert load_config(None, []).train.bf16 == "auto"
+    assert load_config(None, ["train.bf16=false"]).train.bf16 is False
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    monkeypatch.setattr(settings, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    monkeypatch.delenv("VESSELSEG_CPU_BF16", raising=False)
+    assert settings.native_bf16_cpu() and resolve_bf16(cpu, "auto")
+    assert not resolve_bf16(gpu, "auto")  # GPUs: launch-bound small steps, bf16 measured slower
+    assert autocast_context(cpu, "auto").fast_dtype == torch.bfloat16
+    monkeypatch.setattr(settings, "cpu_flags", lambda: {"avx2", "fma"})  # emulated bf16: 10x slower
+    assert not settings.native_bf16_cpu() and not resolve_bf16(cpu, "auto")
+    assert isinstance(autocast_context(cpu, "auto"), contextlib.nullcontext)
+    assert resolve_bf16(cpu, True) and not resolve_bf16(cpu, False)  # explicit settings are obeyed
+    monkeypatch.setenv("VESSELSEG_CPU_BF16", "1")
+    assert settings.native_bf16_cpu()

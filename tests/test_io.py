@@ -181,3 +181,41 @@ def test_derived_fov_matches_drive_masks():
             d = derive_fov(ls.image)
             dice.append(2 * (d & ls.fov).sum() / (d.sum() + ls.fov.sum()))
     assert min(dice) > 0.99
+
+
+def _reference_fov(red, frac=0.12, floor=0.04, erode=1):
+    """The scipy.ndimage formulation of derive_fov's steps (what the OpenCV one must equal)."""
+    from scipy import ndimage as ndi
+
+    red = ndi.gaussian_filter(red.astype(np.float32), sigma=1.5)
+    fg = red > max(floor, frac * float(np.percentile(red, 99)))
+    labels, n = ndi.label(fg)
+    if n == 0:
+        return np.ones(red.shape, dtype=bool)
+    sizes = ndi.sum_labels(np.ones_like(labels), labels, index=np.arange(1, n + 1))
+    fov = ndi.binary_fill_holes(labels == (1 + int(np.argmax(sizes))))
+    fov = ndi.binary_erosion(fov, structure=np.ones((3, 3), bool), iterations=erode, border_value=1)
+    return np.ones(red.shape, dtype=bool) if fov.mean() < 0.05 else fov
+
+
+@pytest.mark.parametrize("case", ["disc", "clipped", "holes", "two_blobs", "noise"])
+def test_derive_fov_equals_the_scipy_formulation(case):
+    from vesselseg.io.fov import derive_fov
+
+    rng = np.random.default_rng(3)
+    h, w = 180, 230
+    yy, xx = np.mgrid[:h, :w]
+    red = np.zeros((h, w), np.float32)
+    if case in ("disc", "holes", "two_blobs", "noise"):
+        red[(yy - 90) ** 2 + (xx - 115) ** 2 < 75**2] = 0.7
+    if case == "clipped":  # aperture cut by the frame top and bottom
+        red[(yy - 90) ** 2 + (xx - 115) ** 2 < 110**2] = 0.6
+    if case == "holes":  # dark lesions inside: filled
+        for cy, cx in ((70, 100), (110, 140), (90, 60)):
+            red[(yy - cy) ** 2 + (xx - cx) ** 2 < 8**2] = 0.0
+    if case == "two_blobs":  # a bright label in the corner: not the largest component
+        red[5:25, 5:40] = 0.9
+    if case == "noise":
+        red = np.clip(red + rng.normal(0, 0.05, red.shape).astype(np.float32), 0, 1)
+    rgb = np.stack([red, red * 0.5, red * 0.2], axis=-1)
+    assert np.array_equal(derive_fov(rgb), _reference_fov(red))

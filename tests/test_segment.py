@@ -285,6 +285,36 @@ def test_cli_export_and_onnx_backend_parity(tiny_weights, tmp_path):
         Segmenter(tmp_path / "junk.onnx")
 
 
+@pytest.mark.slow
+def test_cli_export_int8_calibrates_and_segments(tiny_weights, tmp_path):
+    pytest.importorskip("onnxruntime")
+    photos = tmp_path / "photos"
+    write_photos(photos, 3)
+    exports = tmp_path / "exports"
+    stem = Path(tiny_weights).stem
+    proc = run_cli("export", "--weights", tiny_weights, "--out", exports, "--int8", "--calibrate", photos)
+    assert proc.returncode == 0, proc.stderr
+    int8 = exports / f"{stem}.int8.onnx"
+    assert int8.is_file() and "calibrated on 3 photographs" in proc.stdout
+    seg = Segmenter(int8)
+    assert seg.predictor.backend == "onnxruntime-int8"
+    assert seg.card["quantisation"]["calibration_inputs"] == 3
+    onnx = pytest.importorskip("onnx")
+    ops = {n.op_type for n in onnx.load(str(int8)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    img = fundus(150, 170, radius=65, seed=5)  # not a calibration photograph
+    fp32 = Segmenter(exports / f"{stem}.onnx").run(img).prob
+    q = seg.run(img).prob
+    assert 0 < np.abs(q - fp32).max() < 0.1  # quantised, and close
+    # weights that carry no int8 version: a clear error saying how to make one
+    with pytest.raises(InputError, match="no int8 version of these weights.*--int8 --calibrate"):
+        Segmenter(tiny_weights, backend="onnxruntime-int8")
+    assert_clean_error(run_cli("export", "--weights", tiny_weights, "--out", exports, "--int8"), "--calibrate")
+    bad = run_cli("export", "--weights", tiny_weights, "--out", tmp_path / "e2", "--int8", "--calibrate",
+                  tmp_path / "nothing_here")
+    assert_clean_error(bad, "nothing_here")
+
+
 @pytest.mark.parametrize("attention", ["cbam", "coord"])
 def test_attention_patch_context_exports_to_onnx(attention, tmp_path):
     """SE/CBAM/coordinate attention pool a patch-sized window at inference; the ONNX graph
@@ -383,6 +413,31 @@ def test_shipped_weights_on_a_drive_test_image_and_onnx_parity(tmp_path):
     assert dice > 0.8
 
 
+@needs_weights
+@requires_dataset("drive")
+@pytest.mark.parametrize("name", ["drive", "general"])
+def test_shipped_int8_versions_keep_the_maps(name):
+    """``--backend onnxruntime-int8``: the shipped int8 file scores as the fp32 model does on a
+    DRIVE test image (benchmarks/quantize_onnx.py measured -0.0001 AUC over the split; the bound
+    here leaves room for other CPUs' int8 kernels, e.g. AVX2 without VNNI)."""
+    pytest.importorskip("onnxruntime")
+    from vesselseg.inference.weights import resolve_weights
+    from vesselseg.io.datasets import load_sample, load_split
+    from vesselseg.metrics import roc_auc
+
+    if name not in shipped_weights() or not resolve_weights(name).with_suffix(".int8.onnx").is_file():
+        pytest.skip(f"no shipped int8 version of {name}")
+    sample = load_sample(load_split("drive", "test")[0], observer2=False)
+    fp32 = Segmenter(name, backend="onnxruntime").run(sample.image, fov=sample.fov)
+    int8_seg = Segmenter(name, backend="onnxruntime-int8")
+    assert int8_seg.predictor.backend == "onnxruntime-int8"
+    q = int8_seg.run(sample.image, fov=sample.fov)
+    f = sample.fov
+    assert abs(roc_auc(q.prob[f], sample.label[f]) - roc_auc(fp32.prob[f], sample.label[f])) < 0.002
+    dice = 2 * (q.vessels & fp32.vessels).sum() / (q.vessels.sum() + fp32.vessels.sum())
+    assert dice > 0.97
+
+
 def test_shards_are_disjoint_and_cover_the_batch(monkeypatch):
     from vesselseg.segmentation.batch import parse_shard, take_shard
 
@@ -442,6 +497,10 @@ def test_shipped_card_and_onnx_export_belong_to_the_weights(name):
         assert card["test_metrics"]["pooled"]["auc"] > 0.97
     pytest.importorskip("onnxruntime")
     assert _exported_from(path.with_suffix(".onnx")) == weights_digest(path)  # no stale export shipped
+    int8 = path.with_suffix(".int8.onnx")
+    if int8.is_file():  # the int8 version: of these weights, and scored within 0.001 AUC when shipped
+        assert _exported_from(int8) == weights_digest(path)
+        assert Segmenter(name, backend="onnxruntime-int8").card["quantisation"]["calibration_inputs"] >= 10
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=requires_dataset(n)) for n in ("stare", "chase")])
@@ -472,3 +531,99 @@ def test_general_weights_segment_every_camera(dataset):
     expected = {"drive": 1.0, "stare": 540 / 650, "chase": 540 / 918, "avrdb": 540 / 1057}[dataset]
     assert res.scale == pytest.approx(expected, rel=0.06)
     assert roc_auc(res.prob[sample.fov], sample.label[sample.fov]) > (0.93 if dataset == "avrdb" else 0.96)
+
+
+# -- throughput (issue 27): output choice, PNG level, overlapped writing, the step profile ----------
+
+def test_png_compression_levels_write_the_same_pixels(tmp_path):
+    from vesselseg.io.images import _read_raw, encode_png, to_uint16, write_png, write_probability
+
+    rng = np.random.default_rng(0)
+    prob = rng.random((37, 41)).astype(np.float32)
+    rgb = (rng.random((700, 41, 3)) * 255).astype(np.uint8)  # taller than one in-place swap chunk
+    for level in (0, 1, 6, 9):
+        p = write_probability(tmp_path / f"p{level}.png", prob, compression=level)
+        assert np.array_equal(_read_raw(p), to_uint16(prob))
+        c = write_png(tmp_path / f"c{level}.png", rgb, compression=level)
+        assert np.array_equal(_read_raw(c), rgb)
+    assert len(encode_png(rgb, compression=1)) > len(encode_png(rgb, compression=9)) * 0.9  # same order
+    consumed = rgb.copy()
+    write_png(tmp_path / "consumed.png", consumed, consume=True)  # may reuse the array's memory
+    assert np.array_equal(_read_raw(tmp_path / "consumed.png"), rgb)
+    assert np.array_equal(consumed, rgb[..., ::-1])  # it did: now BGR
+    with pytest.raises(ValueError, match="0..9"):
+        encode_png(rgb, compression=10)
+
+
+def test_parse_outputs():
+    from vesselseg.errors import InputError
+    from vesselseg.segmentation.outputs import parse_outputs
+
+    assert parse_outputs(None) == parse_outputs("all") == ("vessels", "prob", "overlay")
+    assert parse_outputs("overlay, vessels") == ("vessels", "overlay")  # canonical order
+    for bad in ("", "mask", "vessels,probs"):
+        with pytest.raises(InputError, match="choose one or more of vessels, prob, overlay"):
+            parse_outputs(bad)
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_overlapped_writing_gives_the_same_files_and_a_profile(tiny_weights, tmp_path, overlap):
+    from vesselseg.segmentation import segment_files
+    from vesselseg.segmentation.segmenter import STEPS
+
+    photos = tmp_path / "photos"
+    write_photos(photos, 3)
+    files = sorted(photos.iterdir())
+    seg = Segmenter(tiny_weights)
+    ref = tmp_path / "ref"
+    for f in files:  # one at a time: nothing to overlap
+        segment_files([f], ref, seg, on_result=lambda s: None)
+    timings = {}
+    report = segment_files(files, tmp_path / "out", seg, on_result=lambda s: None, overlap=overlap,
+                           on_timing=lambda name, t: timings.setdefault(name, t))
+    assert [Path(p).name for p, _ in report.done] == [f.name for f in files]  # in input order
+    for f in sorted(ref.iterdir()):
+        assert (tmp_path / "out" / f.name).read_bytes() == f.read_bytes()
+    assert list(timings) == [f.name for f in files]
+    for t in timings.values():
+        assert list(t) == ["decode", *STEPS, "vessels", "prob", "overlay"]
+        assert all(v >= 0 for v in t.values()) and t["network"] > 0
+
+
+def test_outputs_subset_is_written_and_resumed(tiny_weights, tmp_path):
+    from vesselseg.segmentation import segment_files
+
+    photos = tmp_path / "photos"
+    write_photos(photos, 2)
+    files = sorted(photos.iterdir())
+    out = tmp_path / "out"
+    seg = Segmenter(tiny_weights)
+    report = segment_files(files, out, seg, on_result=lambda s: None, outputs=("prob",))
+    assert len(report.done) == 2 and sorted(p.name for p in out.iterdir()) == ["eye0_prob.png", "eye1_prob.png"]
+    again = segment_files(files, out, seg, on_result=lambda s: None, outputs=("prob",))
+    assert len(again.skipped) == 2 and not again.done  # the asked-for outputs exist
+    more = segment_files(files, out, seg, on_result=lambda s: None, outputs=("prob", "vessels"))
+    assert len(more.done) == 2  # the mask was missing: made, the map kept
+    assert sorted(p.name for p in out.iterdir()) == ["eye0_prob.png", "eye0_vessels.png",
+                                                     "eye1_prob.png", "eye1_vessels.png"]
+    # a step that re-reads skipped images' masks (segment --measure) counts the mask as needed
+    seen = []
+    only_prob = tmp_path / "only_prob"
+    segment_files(files[:1], only_prob, seg, on_result=lambda s: None, outputs=("prob",))
+    rerun = segment_files(files[:1], only_prob, seg, on_result=lambda s: None, outputs=("prob",),
+                          on_done=lambda src, rgb, result: seen.append(result is not None))
+    assert len(rerun.done) == 1 and seen == [True]  # segmented again, not skipped without a mask
+
+
+def test_cli_outputs_and_profile(tiny_weights, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("segment", "--weights", tiny_weights, "--out", out, "--outputs", "vessels,overlay",
+                   "--png-compression", "3", "--profile", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["sample_retina_overlay.png", "sample_retina_vessels.png"]
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("profile: mean seconds per image over 1 image") for line in lines)
+    for step in ("decode", "fov", "preprocess", "network", "vessels", "overlay"):
+        assert any(line.split()[:1] == [step] for line in lines), step
+    bad = run_cli("segment", "--weights", tiny_weights, "--out", tmp_path / "bad", "--outputs", "mask")
+    assert_clean_error(bad, "--outputs 'mask'", "vessels, prob, overlay")

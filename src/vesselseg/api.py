@@ -23,16 +23,12 @@ from vesselseg.io.images import (
     write_png,
 )
 from vesselseg.io.notes import collect_notes, note
-from vesselseg.measure import measure_mask, width_image, write_json, write_table
-from vesselseg.measure.biomarkers import measure_av
-from vesselseg.measure.measurements import measure_zone_b
-from vesselseg.measure.outputs import zones_image
 from vesselseg.preprocess import PreprocessConfig, fit_stats, preprocess, to_grey
 from vesselseg.preprocess.stages import write_stages
 from vesselseg.sample import SAMPLE_NAME, sample_image
 from vesselseg.settings import check_workers
 from vesselseg.validation import finite_number
-from vesselseg.vocabulary import LABELLED_DATASETS
+from vesselseg.vocabulary import LABELLED_DATASETS, PNG_COMPRESSION
 
 
 def _load_rgb(image: str | Path | None) -> tuple[np.ndarray, str]:
@@ -221,7 +217,8 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
                   progress: bool = False, on_result=print, measure: bool = False,
                   pixel_size_um: float | None = None, shard: str | None = None, workers: int = 0,
                   detect_disc_in_photos: bool = True, av: bool = False, av_weights: str | Path = "av",
-                  vote: str = "segment"):
+                  vote: str = "segment", outputs: str | tuple[str, ...] | None = None,
+                  compression: int = PNG_COMPRESSION, profile: bool = False):
     """Segment files, folders and glob patterns (the embedded sample when ``paths`` is empty).
 
     Writes ``<stem>_vessels.png``, ``<stem>_prob.png`` and ``<stem>_overlay.png`` per image into
@@ -230,12 +227,18 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
     for the zone-B columns. With ``av``, the vessels are split into arteries and veins by the
     ``av_weights`` model (:mod:`vesselseg.segmentation.av`): ``<stem>_av.png`` (red artery, blue
     vein on black) and ``<stem>_av_overlay.png`` (with the disc and zone B when the disc is found);
-    with ``measure`` too, the per-class measures and CRAE/CRVE/AVR.
+    with ``measure`` too, the per-class measures and CRAE/CRVE/AVR. ``outputs``: a subset of the
+    three PNGs (``"vessels,prob"`` or a tuple; None: all), written at zlib level ``compression``.
+    ``profile``: after the batch, print the mean seconds per step (:class:`StepProfile`).
     """
     from vesselseg.segmentation import ArraySource, BatchReport, Segmenter, collect_inputs, segment_files
     from vesselseg.segmentation.batch import check_stems, parse_shard, take_shard
+    from vesselseg.segmentation.outputs import parse_outputs
     from vesselseg.segmentation.segmenter import DEFAULT_TILE
 
+    kinds = parse_outputs(outputs if outputs is None or isinstance(outputs, str) else ",".join(outputs))
+    if not 0 <= int(compression) <= 9:
+        raise InputError(f"PNG compression must be 0..9, not {compression}")
     threshold, pixel_size_um, _, _ = _check_numbers(threshold, pixel_size_um)
     check_workers(workers)
     max_pixels()  # a bad $VESSELSEG_MAX_PIXELS stops here, not once per image
@@ -275,12 +278,48 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
 
         classifier = ArteryVeinClassifier(av_weights, vote=vote, tta=tta, backend=backend, tile=tile or DEFAULT_TILE)
         on_done = _SegmentArteryVein(Path(out_dir), classifier, fov, overwrite, detect_disc_in_photos, measurer)
+    steps = StepProfile() if profile else None
     report = segment_files(files, out_dir, seg, fov=fov, overwrite=overwrite, on_result=on_result,
-                           progress=progress, on_done=on_done, workers=workers)
+                           progress=progress, on_done=on_done, workers=workers, outputs=kinds,
+                           compression=compression, on_timing=steps)
     report.failed[:0] = problems
     if measurer is not None:
         measurer.write()
+    if steps is not None:
+        for line in steps.lines():
+            on_result(line)
     return report
+
+
+class StepProfile:
+    """Seconds per step of each segmented image (``segment_files``' ``on_timing``), summarised.
+
+    Steps run in the main thread (decode ... map_back) and the outputs written by the writer
+    thread overlap the next image, so their sum is more than the batch's wall time per image.
+    """
+
+    def __init__(self):
+        self.images: list[dict[str, float]] = []
+
+    def __call__(self, name: str, seconds: dict[str, float]) -> None:
+        self.images.append(dict(seconds))
+
+    def means(self) -> dict[str, float]:
+        """Mean seconds per step over the images (a step an image skipped counts as 0)."""
+        steps = list(dict.fromkeys(k for row in self.images for k in row))
+        n = max(1, len(self.images))
+        return {k: sum(row.get(k, 0.0) for row in self.images) / n for k in steps}
+
+    def lines(self) -> list[str]:
+        means = self.means()
+        if not means:
+            return ["profile: no image was segmented"]
+        total = sum(means.values())
+        out = [f"profile: mean seconds per image over {len(self.images)} image(s) (outputs: written "
+               "while the next image is segmented)"]
+        out += [f"  {step:<12} {sec:8.4f} s  {100 * sec / total:5.1f} %" for step, sec in means.items()]
+        out.append(f"  {'sum':<12} {total:8.4f} s")
+        return out
 
 
 def _fov_of(rgb: np.ndarray, fov, shape) -> np.ndarray | None:
@@ -383,6 +422,10 @@ class _SegmentMeasurer:
 
     def __call__(self, source, rgb, result, av=None) -> None:
         """Measure one image; ``av``: ``(classes, disc, disc_row)`` from ``--av`` (the disc already found)."""
+        from vesselseg.measure import measure_mask, width_image
+        from vesselseg.measure.biomarkers import measure_av
+        from vesselseg.measure.outputs import zones_image
+
         stem = source.stem
         if stem in self.old_names:
             return  # already in the table that is kept
@@ -419,6 +462,8 @@ class _SegmentMeasurer:
 
     def write(self) -> None:
         """Write (or, without ``overwrite``, extend) the table and its JSON detail."""
+        from vesselseg.measure import write_json, write_table
+
         detail = self.table.with_suffix(".json")
         if not self.rows:
             if self.old_rows:
@@ -445,6 +490,26 @@ def export_onnx(weights: str | Path = "drive", out: str | Path = "model.onnx") -
     return _export(weights, out)
 
 
+def export_int8(onnx_path: str | Path, photographs: list[str | Path], limit: int = 50,
+                out: str | Path | None = None) -> tuple[Path, int]:
+    """Write the int8 version of the export ``onnx_path`` (``<stem>.int8.onnx`` beside it unless
+    ``out``), calibrated on at most ``limit`` of ``photographs`` (files, folders, globs).
+    Returns ``(path, photographs used)``; unreadable photographs are an :class:`InputError`."""
+    from vesselseg.inference.quantise import quantise_static
+    from vesselseg.segmentation import collect_inputs
+    from vesselseg.segmentation.calibration import calibration_inputs
+
+    onnx_path = Path(onnx_path)
+    files, problems = collect_inputs(photographs)
+    if problems:
+        raise InputError("--calibrate: " + "; ".join(m for _, m in problems))
+    files = files[:limit]
+    out = Path(out) if out else onnx_path.with_name(f"{onnx_path.stem}.int8.onnx")
+    inputs = calibration_inputs(onnx_path, (read_image(f) for f in files))
+    return quantise_static(onnx_path, out, inputs, calibration=f"{len(files)} photographs: "
+                           + ", ".join(f.name for f in files[:5]) + (" ..." if len(files) > 5 else "")), len(files)
+
+
 def onnx_name(weights: str | Path) -> str:
     """The file name ``vesselseg export`` gives an export: the shipped name, else the weights file's stem."""
     from vesselseg.inference.weights import resolve_weights, shipped_weights
@@ -464,6 +529,9 @@ def measure(mask, fov=None, pixel_size_um: float | None = None, disc: tuple[floa
     Returns:
         :class:`~vesselseg.measure.Measurements` (``.summary`` row, ``.segments``, ...).
     """
+    from vesselseg.measure import measure_mask
+    from vesselseg.measure.measurements import measure_zone_b
+
     _, pixel_size_um, disc, _ = _check_numbers(pixel_size_um=pixel_size_um, disc=disc)
     name = ""
     if isinstance(mask, (str, Path)):
@@ -566,6 +634,8 @@ def _disc_for(disc, photo, segmenter, detect: bool) -> tuple[tuple[float, float,
 def _add_zone_b(row: dict, mask, fov, disc, disc_row: dict, pixel_size_um) -> None:
     """The zone-B columns for ``disc``. A detected disc whose zone B misses the FOV is noted, not
     fatal (the image's other measurements stand); a given one is the user's error and raises."""
+    from vesselseg.measure.measurements import measure_zone_b
+
     if disc is None:
         return
     try:
@@ -590,6 +660,9 @@ def measure_paths(paths: list[str | Path], table: str | Path = "measurements.csv
     when it is not found), and masks and artery/vein maps have none (their zone columns stay
     empty; for maps ``av_note`` says so). A photograph's vessels are split into arteries and veins
     by ``av_weights`` (None: not), so it gets the per-class measures and CRAE/CRVE/AVR too."""
+    from vesselseg.measure import measure_mask, width_image, write_json, write_table
+    from vesselseg.measure.biomarkers import measure_av
+    from vesselseg.measure.outputs import zones_image
     from vesselseg.segmentation.inputs import collect_inputs
 
     threshold, pixel_size_um, disc, min_segment = _check_numbers(threshold, pixel_size_um, disc, min_segment)

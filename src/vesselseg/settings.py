@@ -81,6 +81,27 @@ def set_threads(n: int | None = None) -> int:
     return n
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (empty where it cannot be read: not Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def native_bf16_cpu() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512-BF16 or AMX-BF16): where it does not,
+    oneDNN emulates bf16 and a training step was 10x slower than fp32 (docs/throughput.md).
+    ``VESSELSEG_CPU_BF16=0/1`` overrides the detection."""
+    forced = os.environ.get("VESSELSEG_CPU_BF16", "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
 def machine_summary() -> dict:
     """What a timing was measured on: CPU model and vector extensions, threads, GPU if any."""
     import platform

@@ -22,5 +22,13 @@ STANDARDISE = ("dataset", "image", "none")
 SEGMENT_STANDARDISE = ("auto", "dataset", "image")
 #: Pooling context at inference of modules that pool the whole map in training (see the predictor).
 POOLING_CONTEXTS = ("patch", "global")
-#: Runtimes that run a model.
-BACKENDS = ("torch", "onnxruntime")
+#: Runtimes that run a model: PyTorch, ONNX Runtime on the fp32 export, or on its int8 version
+#: (static quantisation; shipped beside the weights or made with ``vesselseg export --int8``).
+BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
+#: What ``segment`` writes per photograph (``<stem>_<kind>.png``; ``--outputs`` picks a subset).
+SEGMENT_OUTPUTS = ("vessels", "prob", "overlay")
+#: zlib level of the PNGs this tool writes (0-9). Level 1 against Pillow's default 6, DRIVE test
+#: image 01 (docs/throughput.md, "Where a batch's time goes"): the 16-bit probability map encodes
+#: 3-4x faster and the overlay 5-6x faster, for files 8-13 % larger; above level 3 the files
+#: shrink by a few % more at 2-5x the time. PNG is lossless at every level: the pixels are identical.
+PNG_COMPRESSION = 1

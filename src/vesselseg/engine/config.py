@@ -101,7 +101,11 @@ class TrainSection:
     seed: int = 0
     threads: int = 0  # 0: all cores
     channels_last: bool = True
-    bf16: bool = False  # autocast to bfloat16 on the training device (CPU or CUDA)
+    # bfloat16 autocast on the training device: true, false, or auto (on where the CPU has native
+    # bf16 instructions, AVX-512-BF16 or AMX: 1.5x for CaFFNet with parity of quality; fp32 on
+    # other CPUs, where bf16 is emulated and 10x slower, and on GPUs, where these small steps are
+    # launch-bound and bf16 measured slower; docs/throughput.md)
+    bf16: bool | str = "auto"
     compile: bool = False  # torch.compile the model
     eval_after: bool = True  # evaluate the final weights on the test split
     # Start from these weights (a shipped name, a .safetensors file or a run folder) instead of a
@@ -376,6 +380,8 @@ def check_values(cfg: Config) -> None:
     whole_number(p.per_image, "patches.per_image", 1)
     whole_number(t.seed, "train.seed", 0, 2**32 - 1)
     whole_number(t.threads, "train.threads", 0, max_threads())  # 0: all cores
+    if isinstance(t.bf16, str) and t.bf16 != "auto":
+        raise ConfigError(f"train.bf16: expected true, false or auto, got {t.bf16!r}")
     finite_number(o.lr, "optim.lr", 0, lo_open=True)
     finite_number(o.weight_decay, "optim.weight_decay", 0)
     finite_number(o.min_lr, "optim.min_lr", 0)

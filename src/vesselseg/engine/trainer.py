@@ -34,7 +34,7 @@ from vesselseg.losses import build_loss
 from vesselseg.models import count_parameters, create
 from vesselseg.patches import PatchDataset
 from vesselseg.preprocess import input_channels
-from vesselseg.settings import machine_summary, set_threads
+from vesselseg.settings import machine_summary, native_bf16_cpu, set_threads
 
 LOG_FIELDS = ("epoch", "loss", "loss_final", "loss_aux", "lr", "seconds", "patches_per_s", "device")
 
@@ -66,10 +66,18 @@ def initialise_from(model: torch.nn.Module, cfg: Config) -> dict:
             "epochs": (card.get("protocol") or {}).get("epochs")}
 
 
-def autocast_context(device: torch.device, bf16: bool):
+def resolve_bf16(device: torch.device, bf16: bool | str) -> bool:
+    """``train.bf16`` for this device: ``auto`` is on for a CPU with native bfloat16 instructions
+    (:func:`~vesselseg.settings.native_bf16_cpu`) and off elsewhere (GPUs included)."""
+    if bf16 == "auto":
+        return device.type == "cpu" and native_bf16_cpu()
+    return bool(bf16)
+
+
+def autocast_context(device: torch.device, bf16: bool | str):
     """``train.bf16``: bfloat16 autocast on the device the model trains on (``torch.autocast("cpu")``
     would leave a CUDA model in float32 without a word), or no autocast."""
-    if not bf16:
+    if not resolve_bf16(device, bf16):
         return nullcontext()
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError(f"train.bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; "
@@ -134,6 +142,7 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
         self.device = torch.device(f"cuda:{self.dist.local_rank}" if torch.cuda.is_available() else "cpu")
         autocast_context(self.device, cfg.train.bf16)  # an unsupported bf16 fails before the data is prepared
+        self.bf16 = resolve_bf16(self.device, cfg.train.bf16)
         self.model = build_model(cfg)  # before the data too: a wrong init_from fails in seconds, not minutes
         # A resumed run takes its weights (and what they started from) from the checkpoint: the donor
         # may have moved or changed since.
@@ -207,7 +216,7 @@ class Trainer:
         cfg = self.cfg
         self.model.train()
         self.dataset.set_epoch(self.epoch)
-        amp = autocast_context(self.device, cfg.train.bf16)
+        amp = autocast_context(self.device, self.bf16)
         total = final = aux = 0.0
         n = 0
         t0 = time.perf_counter()
@@ -258,7 +267,7 @@ class Trainer:
         """Train until ``cfg.train.epochs`` (or ``stop_after`` more epochs), checkpointing each epoch."""
         ckpt_dir = self.run_dir / "checkpoints"
         done = 0
-        machine = dict(machine_summary(), processes=self.dist.world_size)
+        machine = dict(machine_summary(), processes=self.dist.world_size, precision=self.precision)
         while self.epoch < self.cfg.train.epochs and (stop_after is None or done < stop_after):
             row = self.train_epoch()
             self.epoch += 1
@@ -274,6 +283,12 @@ class Trainer:
                        f"lr={row['lr']:.2e} {row['seconds']:.1f}s {row['patches_per_s']:.0f} patches/s")
         if self.history and self.dist.is_main:
             _plot_curve(self.run_dir, self.history)
+
+    @property
+    def precision(self) -> str:
+        """What this run's steps compute in: ``bf16 autocast`` or ``fp32`` (each training segment
+        records its own: a resumed ``auto`` run may change machine and precision)."""
+        return "bf16 autocast" if self.bf16 else "fp32"
 
     def _count_epoch(self, machine: dict, seconds: float) -> None:
         """Extend the current training segment by the epoch just done, or open a new one."""
@@ -305,7 +320,8 @@ class Trainer:
                          "optimiser": f"Adam lr={cfg.optim.lr} cosine to {cfg.optim.min_lr}",
                          "loss": cfg.loss.name, "deep_supervision": cfg.loss.deep_supervision,
                          "model_selection": "last epoch (no validation split; test set unseen in training)",
-                         "bf16": cfg.train.bf16, "seed": cfg.train.seed, "init_from": self.init_source},
+                         "bf16": self.bf16, "precision": self.precision, "seed": cfg.train.seed,
+                         "init_from": self.init_source},
             "training_seconds": round(self.train_seconds, 1),
             "trained_on": dict(machine_summary(), processes=self.dist.world_size),
             "training_segments": self.segments,

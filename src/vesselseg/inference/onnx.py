@@ -24,7 +24,7 @@ from torch import nn
 
 from vesselseg.errors import InputError
 from vesselseg.inference.predictor import apply_inference_context
-from vesselseg.inference.weights import load_model, resolve_weights
+from vesselseg.inference.weights import load_model, resolve_weights, shipped_weights
 from vesselseg.io.files import atomic_write_bytes
 
 CARD_KEY = "vesselseg_card"
@@ -129,11 +129,14 @@ def _fallback_cache_dir() -> Path:
         return Path(tempfile.mkdtemp(prefix="vesselseg-onnx-"))
 
 
-def onnx_for_weights(weights: str | Path) -> Path:
+def onnx_for_weights(weights: str | Path, int8: bool = False) -> Path:
     """The ONNX file for ``weights``: itself if it is one, else a cached export keyed by content.
 
     A cached file is used only if it loads and records the digest of these weights: a file left
     broken by a crash or a full disk is exported afresh instead of failing every later run.
+    ``int8``: the int8 version, which is never made on the fly (it needs calibration
+    photographs): shipped beside the weights (``<name>.int8.onnx``), else an :class:`InputError`
+    saying how to make one.
     """
     if str(weights).lower().endswith(".onnx"):
         path = Path(weights)
@@ -143,6 +146,14 @@ def onnx_for_weights(weights: str | Path) -> Path:
 
     src = resolve_weights(weights)
     digest = weights_digest(src)
+    if int8:
+        beside = src.with_suffix(".int8.onnx")
+        if beside.is_file() and _exported_from(beside) == digest:
+            return beside
+        shipped = [n for n in shipped_weights() if resolve_weights(n).with_suffix(".int8.onnx").is_file()]
+        raise InputError(f"{weights}: no int8 version of these weights (shipped: {', '.join(shipped) or 'none'}); "
+                         "make one with `vesselseg export --weights WEIGHTS --int8 --calibrate PHOTOS` "
+                         "and pass the file as --weights NAME.int8.onnx")
     beside = src.with_suffix(".onnx")  # shipped weights carry their export
     if beside.is_file() and _exported_from(beside) == digest:
         return beside

@@ -126,7 +126,7 @@ def predict(
         raise InputError(f"the model takes {expected} input channel(s) (grey: 1; grey + colour: 4), "
                          f"got {x.shape[1]}")
     fn = probability_fn(model)
-    if mode == "sliding" or tile is not None:
+    if mode == "sliding" or (tile is not None and max(x.shape[-2:]) > int(tile)):
         # Imported here: MONAI costs ~1-2 s of start-up that a whole-image run never needs.
         from monai.inferers import sliding_window_inference
     if mode == "whole" and tile is not None and max(x.shape[-2:]) > int(tile):

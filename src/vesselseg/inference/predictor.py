@@ -70,15 +70,16 @@ class Predictor:
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
         _check_context(context)
-        onnx = backend == "onnxruntime" or (model is None and str(weights).lower().endswith(".onnx"))
+        onnx = backend != "torch" or (model is None and str(weights).lower().endswith(".onnx"))
         if onnx and context != "patch":
             raise ConfigError("ONNX exports carry the patch pooling context; use the torch backend for 'global'")
         if model is None:
             if onnx:
                 from vesselseg.inference.onnx import OnnxModel, onnx_for_weights
 
-                model = OnnxModel(onnx_for_weights(weights))
-                card, backend = model.card, "onnxruntime"
+                model = OnnxModel(onnx_for_weights(weights, int8=backend == "onnxruntime-int8"))
+                card = model.card
+                backend = "onnxruntime-int8" if card.get("quantisation") else "onnxruntime"
                 check_card(card, f"{model.path} (model card inside)")
             else:
                 model, card = load_model(weights)

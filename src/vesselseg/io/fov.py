@@ -15,7 +15,6 @@ On DRIVE, against the shipped masks, this reaches Dice ≈ 0.99 (``tests/test_io
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
 
 #: Side length at which :func:`derive_fov` works on large photographs.
 WORKING_SIDE = 1000
@@ -53,18 +52,36 @@ def derive_fov(image: np.ndarray, frac: float = 0.12, floor: float = 0.04, erode
         mask = derive_fov(small, frac=frac, floor=floor, erode=erode)
         return cv2.resize(mask.view(np.uint8), (red.shape[1], red.shape[0]),
                           interpolation=cv2.INTER_NEAREST).view(bool)
-    red = ndi.gaussian_filter(red.astype(np.float32), sigma=1.5)
+    return _aperture(red, frac, floor, erode)
+
+
+def _aperture(red: np.ndarray, frac: float, floor: float, erode: int) -> np.ndarray:
+    """Steps 1-4 of the module doc on a ``(H, W)`` red channel.
+
+    OpenCV, not scipy.ndimage: the same mask pixel for pixel on DRIVE, STARE and CHASE_DB1 (the
+    Gaussian has scipy's radius 4σ and reflect border; components, hole filling and erosion use
+    the same connectivities and border rule) at 2.5x the speed, and no scipy import on the path
+    of ``vesselseg segment`` (benchmarks/profile_segment.py).
+    """
+    import cv2
+
+    red = cv2.GaussianBlur(np.ascontiguousarray(red, dtype=np.float32), (13, 13), 1.5,
+                           borderType=cv2.BORDER_REFLECT)
     hi = float(np.percentile(red, 99))
     thr = max(floor, frac * hi)
-    fg = red > thr
-    labels, n = ndi.label(fg)
-    if n == 0:
+    fg = (red > thr).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=4)
+    if n <= 1:
         return np.ones(red.shape, dtype=bool)
-    sizes = ndi.sum_labels(np.ones_like(labels), labels, index=np.arange(1, n + 1))
-    fov = labels == (1 + int(np.argmax(sizes)))
-    fov = ndi.binary_fill_holes(fov)
-    if erode > 0:
-        fov = ndi.binary_erosion(fov, structure=np.ones((3, 3), bool), iterations=erode, border_value=1)
+    fov = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    # fill holes: the background 4-connected to the frame's edge stays outside, the rest is filled
+    outside = cv2.copyMakeBorder(1 - fov, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
+    _, background = cv2.connectedComponents(outside, connectivity=4)
+    fov = (background[1:-1, 1:-1] != background[0, 0]).astype(np.uint8)
+    if erode > 0:  # 3x3 square; outside the frame counts as FOV (scipy's border_value=1)
+        fov = cv2.erode(fov, np.ones((3, 3), np.uint8), iterations=erode, borderType=cv2.BORDER_CONSTANT,
+                        borderValue=1)
+    fov = fov.astype(bool)
     if fov.mean() < 0.05:  # nothing like an aperture: treat the whole frame as FOV
         return np.ones(red.shape, dtype=bool)
     return fov

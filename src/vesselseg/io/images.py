@@ -24,6 +24,7 @@ from vesselseg.errors import InputError
 from vesselseg.io.files import atomic_write
 from vesselseg.io.notes import note
 from vesselseg.validation import env_whole_number
+from vesselseg.vocabulary import PNG_COMPRESSION
 
 # Every format the reader decodes (WebP through Pillow): folder listings take exactly these.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pbm", ".bmp", ".webp")
@@ -436,14 +437,19 @@ def to_uint16(arr: np.ndarray) -> np.ndarray:
     return _quantise(arr, 65535.0, np.uint16, np.float64)
 
 
+#: Rows swapped from RGB to BGR at a time when a colour image is encoded in place.
+_SWAP_ROWS = 512
+
+
 #: Probability maps are written as 16-bit grey PNG, value = round(p * 65535): an 8-bit map ties
 #: every p < 1/510 (most of the background) and shifts AUC computed from the files by 0.002-0.009.
 PROB_BITS = 16
 
 
-def write_probability(path: str | os.PathLike, prob: np.ndarray, replace: bool = True) -> Path:
+def write_probability(path: str | os.PathLike, prob: np.ndarray, replace: bool = True,
+                      compression: int = PNG_COMPRESSION) -> Path:
     """Write a probability map ``(H, W)`` in ``[0, 1]`` as a 16-bit grey PNG (``p * 65535``)."""
-    return write_png(path, prob, bits=PROB_BITS, replace=replace)
+    return write_png(path, prob, bits=PROB_BITS, replace=replace, compression=compression)
 
 
 def read_probability(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -476,7 +482,40 @@ def read_probability(path: str | os.PathLike, shape: tuple[int, int] | None = No
     return prob
 
 
-def write_png(path: str | os.PathLike, arr: np.ndarray, bits: int = 8, replace: bool = True) -> Path:
+def encode_png(arr: np.ndarray, bits: int = 8, compression: int = PNG_COMPRESSION, consume: bool = False) -> bytes:
+    """PNG bytes of a grey ``(H, W)`` or RGB ``(H, W, 3)`` array (see :func:`write_png`).
+
+    OpenCV's encoder is used rather than Pillow's: the same bytes up to zlib's choices, ~20 %
+    faster here, and it releases the GIL, so a writer thread overlaps the next image's network
+    pass. ``consume=True`` lets a ``uint8`` RGB array be turned into BGR in place (in row
+    chunks) instead of copied: the overlay of a 14000 px photograph is 588 MB.
+    """
+    import cv2
+
+    if bits not in (8, 16):
+        raise ValueError("bits must be 8 or 16")
+    if not 0 <= int(compression) <= 9:
+        raise ValueError("PNG compression must be 0..9")
+    arr = np.asarray(arr)
+    if bits == 16 and arr.ndim != 2:
+        raise ValueError("16-bit PNGs are written for grey (H, W) arrays only")
+    data = to_uint8(arr) if bits == 8 else to_uint16(arr)
+    if data.ndim == 3:
+        if data.shape[-1] != 3:
+            raise ValueError(f"PNG arrays are (H, W) or (H, W, 3), not {data.shape}")
+        if consume and data is arr and data.flags.c_contiguous and data.flags.writeable:
+            for r in range(0, data.shape[0], _SWAP_ROWS):  # RGB -> BGR, one chunk's copy at a time
+                data[r:r + _SWAP_ROWS] = data[r:r + _SWAP_ROWS, :, ::-1]
+        else:
+            data = cv2.cvtColor(np.ascontiguousarray(data), cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(data), [cv2.IMWRITE_PNG_COMPRESSION, int(compression)])
+    if not ok:  # pragma: no cover - OpenCV fails only on unsupported arrays, excluded above
+        raise ValueError("PNG encoding failed")
+    return buf
+
+
+def write_png(path: str | os.PathLike, arr: np.ndarray, bits: int = 8, replace: bool = True,
+              compression: int = PNG_COMPRESSION, consume: bool = False) -> Path:
     """Write a grey ``(H, W)`` or RGB ``(H, W, 3)`` array as PNG, atomically.
 
     ``bits=16`` writes grey arrays with 16 bits per pixel (floats: ``round(p * 65535)``). The file
@@ -485,13 +524,10 @@ def write_png(path: str | os.PathLike, arr: np.ndarray, bits: int = 8, replace: 
     ``replace=False`` an existing ``path`` is never replaced, not even by a file another process
     created meanwhile (the complete file is hard-linked into place, which fails if ``path`` exists).
     A write that fails (disk full, permissions) raises :class:`OutputError` and leaves nothing.
+    ``compression``: zlib level 0-9 (:data:`PNG_COMPRESSION`); ``consume``: see :func:`encode_png`.
     """
     path = Path(path)
-    if bits not in (8, 16):
-        raise ValueError("bits must be 8 or 16")
-    if bits == 16 and np.asarray(arr).ndim != 2:
-        raise ValueError("16-bit PNGs are written for grey (H, W) arrays only")
-    data = to_uint8(arr) if bits == 8 else to_uint16(arr)
-    return atomic_write(path, lambda fh: Image.fromarray(data).save(fh, format="PNG"), replace=replace)
+    buf = encode_png(arr, bits=bits, compression=compression, consume=consume)
+    return atomic_write(path, lambda fh: fh.write(buf), replace=replace)
 
 

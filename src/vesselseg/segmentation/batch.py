@@ -7,13 +7,16 @@ interrupted batch picks up where it stopped.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
+
 from vesselseg.errors import InputError, OutputError, VesselsegError
 from vesselseg.io.files import is_read_only
-from vesselseg.io.images import ensure_output_dir, read_image
+from vesselseg.io.images import PNG_COMPRESSION, ensure_output_dir, read_image
 from vesselseg.segmentation.outputs import SUFFIXES as OUTPUT_FILES
 from vesselseg.segmentation.outputs import output_paths, write_outputs
 from vesselseg.segmentation.segmenter import Segmenter, SegmentResult
@@ -108,17 +111,18 @@ def image_line(name: str, result: SegmentResult | ImageSummary) -> str:
 
 
 def _decode(item: Path | ArraySource):
-    """``(rgb, None)`` or ``(None, message)``: decoding errors travel as values, not exceptions."""
+    """``(rgb, None, seconds)`` or ``(None, message, seconds)``: decoding errors travel as values."""
+    t0 = time.perf_counter()
     try:
-        return (read_image(item) if isinstance(item, Path) else item.loader()), None
+        return (read_image(item) if isinstance(item, Path) else item.loader()), None, time.perf_counter() - t0
     except VesselsegError as exc:
-        return None, str(exc)
+        return None, str(exc), time.perf_counter() - t0
     except MemoryError:
-        return None, "out of memory while decoding"
+        return None, "out of memory while decoding", time.perf_counter() - t0
 
 
 class _Decoder:
-    """Map-style dataset for a DataLoader: index -> (index, rgb, error)."""
+    """Map-style dataset for a DataLoader: index -> (index, rgb, error, seconds)."""
 
     def __init__(self, items: list) -> None:
         self.items = items
@@ -135,7 +139,7 @@ def _as_is(sample):
 
 
 def decoded(items: list, workers: int = 0) -> Iterable[tuple[int, object, str | None]]:
-    """Yield ``(index, rgb, error)`` in order, one image in memory at a time per stage.
+    """Yield ``(index, rgb, error, decode_seconds)`` in order, one image in memory at a time per stage.
 
     ``workers > 0`` decodes in that many DataLoader worker processes, a few images ahead of the
     network (``prefetch_factor=2``), so JPEG/PNG decoding overlaps inference; memory stays bounded
@@ -152,30 +156,61 @@ def decoded(items: list, workers: int = 0) -> Iterable[tuple[int, object, str | 
     yield from loader
 
 
-def _existing_outputs(out_dir: Path, stem: str) -> list[str]:
-    return [kind for kind, p in output_paths(out_dir, stem).items() if p.exists()]
+def _existing_outputs(out_dir: Path, stem: str, kinds=OUTPUT_FILES) -> list[str]:
+    return [kind for kind, p in output_paths(out_dir, stem).items() if kind in kinds and p.exists()]
+
+
+#: Images up to this many pixels are written by a background thread while the next one is
+#: segmented (PNG encoding is single-threaded and releases the GIL; on 2 cores it fills the
+#: gaps the network leaves). Larger ones are finished before the next starts, so a batch never
+#: holds two large photographs' arrays at once (a 14000 px one: several GB).
+OVERLAP_MAX_PIXELS = 25_000_000
+
+
+@dataclass
+class _Pending:
+    """A segmented image whose outputs are being written (``future``) and not yet reported."""
+
+    n: int
+    path: object
+    paths: dict
+    rgb: object
+    result: SegmentResult
+    kept: list[str]
+    future: object
 
 
 def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmenter: Segmenter, fov="auto",
                   overwrite: bool = False, on_result: Callable[[str], None] = print,
-                  progress: bool = False, on_done: Callable | None = None, workers: int = 0) -> BatchReport:
+                  progress: bool = False, on_done: Callable | None = None, workers: int = 0,
+                  outputs=OUTPUT_FILES, compression: int = PNG_COMPRESSION, overlap: bool = True,
+                  on_timing: Callable[[str, dict], None] | None = None) -> BatchReport:
     """Segment ``files`` into ``out_dir``, streaming; each image's failure is recorded, not raised.
 
-    Existing outputs are never replaced without ``overwrite``: an image whose outputs all exist is
-    skipped (an interrupted batch resumes), one with some of them gets only the missing ones (and
-    a note naming those kept). With ``overwrite``, a read-only output (no write permission bit)
-    is still not replaced: that image fails with a message. The rest are decoded (in
-    ``workers`` background processes if > 0), segmented and written one at a time. A full disk
-    stops the batch (every later image would fail the same way), leaving no partial file.
-    ``on_done(source, rgb, result)`` runs after each segmented image (``result`` None for a
+    ``outputs``: the kinds written (:data:`~vesselseg.segmentation.outputs.SUFFIXES`, default
+    all), as PNGs of zlib level ``compression``. Existing outputs are never replaced without
+    ``overwrite``: an image whose requested outputs all exist is skipped (an interrupted batch
+    resumes), one with some of them gets only the missing ones (and a note naming those kept).
+    With ``on_done`` (which re-reads a skipped image's mask) the mask file counts as requested
+    for skipping. With ``overwrite``, a read-only output (no write permission bit) is still not
+    replaced: that image fails with a message. The rest are decoded (in ``workers`` background
+    processes if > 0), segmented and written; with ``overlap`` an image's outputs are written
+    by a background thread while the next image is segmented (:data:`OVERLAP_MAX_PIXELS`).
+    A full disk stops the batch (every later image would fail the same way), leaving no partial
+    file. ``on_done(source, rgb, result)`` runs after each segmented image (``result`` None for a
     skipped one, ``rgb`` None too) -- e.g. the measurements of ``segment --measure``.
+    ``on_timing(name, seconds_by_step)`` receives each finished image's profile: the
+    segmenter's steps (:data:`~vesselseg.segmentation.segmenter.STEPS`), ``decode``, and one
+    entry per output written.
     """
     out_dir = ensure_output_dir(out_dir)
     check_stems(files)
+    outputs = tuple(k for k in OUTPUT_FILES if k in outputs)
+    skip_when = tuple(k for k in OUTPUT_FILES if k in outputs or (on_done is not None and k == "vessels"))
     report = BatchReport()
     todo = []
     for path in files:
-        if not overwrite and len(_existing_outputs(out_dir, path.stem)) == len(OUTPUT_FILES):
+        if not overwrite and len(_existing_outputs(out_dir, path.stem, skip_when)) == len(skip_when):
             try:
                 if on_done is not None:
                     on_done(path, None, None)
@@ -193,48 +228,101 @@ def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmente
 
         bar = tqdm(total=len(todo), unit="image", desc="segment")
         on_result = bar.write
-    for n, (i, rgb, error) in enumerate(decoded(todo, workers)):
-        path = todo[i]
-        if bar is not None:
-            bar.update(1)
-        paths = output_paths(out_dir, path.stem)
-        try:
-            if error is not None:
-                raise InputError(error)
-            if overwrite:
-                locked = [p for p in paths.values() if is_read_only(p)]
-                if locked:
-                    raise OutputError(f"{locked[0]}: read-only, not replaced (make it writable to redo this image)")
-                kinds, kept = OUTPUT_FILES, []
-            else:
-                kept = _existing_outputs(out_dir, path.stem)
-                kinds = [k for k in OUTPUT_FILES if k not in kept]
-            result = segmenter.run(rgb, fov=fov, name=str(path))
-            write_outputs(paths, rgb, result.prob, result.vessels, result.fov, kinds=kinds, replace=overwrite)
-            if kept:
-                on_result(f"{path.name}: kept the existing {', '.join(p.name for k, p in paths.items() if k in kept)} "
-                          "(--overwrite to replace)")
-            if on_done is not None:
-                on_done(path, rgb, result)
-        except VesselsegError as exc:
-            message = str(exc)
-            report.failed.append((str(path), message if str(path) in message else f"{path}: {message}"))
-            on_result(f"{path.name}: FAILED ({message})")
-            if isinstance(exc, OutputError) and exc.disk_full:
-                report.not_done = [str(p) for p in todo[n + 1 :]]
-                report.stopped = (f"stopped: the disk is full; {len(report.not_done)} more image(s) not done "
-                                  "(free space and run again: finished images are skipped)")
-                on_result(report.stopped)
-                break
-            continue
-        except MemoryError:
+    writer = None
+    if overlap and len(todo) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vesselseg-write")
+    pending: _Pending | None = None
+
+    def fail(path, exc: BaseException, n: int) -> bool:
+        """Record one image's failure; True when the batch must stop (full disk)."""
+        if isinstance(exc, MemoryError):
             report.failed.append((str(path), f"{path}: out of memory (try --tile 512)"))
             on_result(f"{path.name}: FAILED (out of memory)")
-            continue
-        summary = ImageSummary.of(result)
-        del rgb, result  # keep nothing image-sized past this point
-        report.done.append((str(path), summary))
-        on_result(image_line(path.name, summary))
-    if bar is not None:
-        bar.close()
+            return False
+        message = str(exc)
+        report.failed.append((str(path), message if str(path) in message else f"{path}: {message}"))
+        on_result(f"{path.name}: FAILED ({message})")
+        if isinstance(exc, OutputError) and exc.disk_full:
+            report.not_done = [str(p) for p in todo[n + 1:]]
+            report.stopped = (f"stopped: the disk is full; {len(report.not_done)} more image(s) not done "
+                              "(free space and run again: finished images are skipped)")
+            on_result(report.stopped)
+            return True
+        return False
+
+    def finish(item: _Pending) -> bool:
+        """Wait for ``item``'s outputs, run ``on_done``, report it; True when the batch must stop."""
+        try:
+            seconds = item.future.result() if writer is not None else item.future
+            if item.kept:
+                names = ", ".join(p.name for k, p in item.paths.items() if k in item.kept)
+                on_result(f"{item.path.name}: kept the existing {names} (--overwrite to replace)")
+            if on_done is not None:
+                on_done(item.path, item.rgb, item.result)
+        except (VesselsegError, MemoryError) as exc:
+            return fail(item.path, exc, item.n)
+        summary = ImageSummary.of(item.result)
+        if on_timing is not None:
+            on_timing(item.path.name, {**item.result.timings, **seconds})
+        report.done.append((str(item.path), summary))
+        on_result(image_line(item.path.name, summary))
+        return False
+
+    try:
+        for n, (i, rgb, error, decode_seconds) in enumerate(decoded(todo, workers)):
+            path = todo[i]
+            if bar is not None:
+                bar.update(1)
+            paths = output_paths(out_dir, path.stem)
+            large = rgb is not None and np.size(rgb) > 3 * OVERLAP_MAX_PIXELS
+            if pending is not None and (large or np.size(pending.rgb) > 3 * OVERLAP_MAX_PIXELS):
+                stop, pending = finish(pending), None
+                if stop:
+                    break
+            try:
+                if error is not None:
+                    raise InputError(error)
+                if overwrite:
+                    locked = [p for k, p in paths.items() if k in outputs and is_read_only(p)]
+                    if locked:
+                        raise OutputError(f"{locked[0]}: read-only, not replaced (make it writable to redo this image)")
+                    kinds, kept = outputs, []
+                else:
+                    kept = _existing_outputs(out_dir, path.stem, outputs)
+                    kinds = [k for k in outputs if k not in kept]
+                result = segmenter.run(rgb, fov=fov, name=str(path))
+                result.timings = {"decode": decode_seconds, **result.timings}
+            except (VesselsegError, MemoryError) as exc:
+                stop = fail(path, exc, n)
+                if stop:
+                    break
+                continue
+            if pending is not None:  # its outputs were written while this image was segmented
+                stop, pending = finish(pending), None
+                if stop:
+                    break
+            write = (write_outputs, paths, rgb, result.prob, result.vessels, result.fov)
+            options = {"kinds": kinds, "replace": overwrite, "compression": compression}
+            if writer is not None:
+                pending = _Pending(n, path, paths, rgb, result, kept, writer.submit(*write, **options))
+            else:
+                try:
+                    seconds = write[0](*write[1:], **options)
+                except (VesselsegError, MemoryError) as exc:
+                    if fail(path, exc, n):
+                        break
+                    continue
+                if finish(_Pending(n, path, paths, rgb, result, kept, seconds)):
+                    break
+            del rgb, result  # keep nothing image-sized past this point but the pending image
+        if pending is not None:  # the last image, or one in flight when a later one stopped the batch
+            finish(pending)
+            pending = None
+    finally:
+        if writer is not None:
+            writer.shutdown(wait=True)
+        if bar is not None:
+            bar.close()
     return report

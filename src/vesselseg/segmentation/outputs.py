@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 
-from vesselseg.io.images import to_uint8, write_png, write_probability
+from vesselseg.errors import InputError
+from vesselseg.io.images import PNG_COMPRESSION, to_uint8, write_png, write_probability
+from vesselseg.vocabulary import SEGMENT_OUTPUTS
 
-SUFFIXES = ("vessels", "prob", "overlay")
+SUFFIXES = SEGMENT_OUTPUTS
 #: Vessel colour in overlays: green is the channel a fundus photograph has least of.
 OVERLAY_COLOUR = (0, 255, 0)
 
@@ -53,23 +56,46 @@ def fov_outline(fov: np.ndarray, width: int) -> np.ndarray:
     return fov & (dist <= width)
 
 
+def parse_outputs(value: str | None) -> tuple[str, ...]:
+    """``"vessels,prob"`` -> ``("vessels", "prob")`` in :data:`SUFFIXES` order; None or ``"all"`` -> all.
+
+    An unknown or empty list is an :class:`~vesselseg.errors.InputError` naming the choices.
+    """
+    if value is None or str(value).strip().lower() == "all":
+        return SUFFIXES
+    asked = [v.strip().lower() for v in str(value).split(",") if v.strip()]
+    unknown = [v for v in asked if v not in SUFFIXES]
+    if unknown or not asked:
+        raise InputError(f"--outputs {value!r}: choose one or more of {', '.join(SUFFIXES)} "
+                         "(comma-separated), or all")
+    return tuple(k for k in SUFFIXES if k in asked)
+
+
 def write_outputs(paths: dict[str, Path], rgb: np.ndarray, prob: np.ndarray, vessels: np.ndarray,
-                  fov: np.ndarray | None = None, kinds=SUFFIXES, replace: bool = True) -> None:
+                  fov: np.ndarray | None = None, kinds=SUFFIXES, replace: bool = True,
+                  compression: int = PNG_COMPRESSION) -> dict[str, float]:
     """Write the PNGs named in ``kinds`` (default all three), each atomically.
 
     ``replace=False`` never replaces an existing file. If one write fails (disk full...), the
     files this call already wrote are removed again, so an image has either all of the
     requested outputs or none of them; files that existed before are never touched.
+    ``compression``: the PNGs' zlib level (:data:`~vesselseg.io.images.PNG_COMPRESSION`).
+    Returns the seconds each output took (building, encoding and writing), by kind.
     """
-    writers = {"prob": lambda p: write_probability(p, prob, replace=replace),
-               "vessels": lambda p: write_png(p, vessels, replace=replace),
-               "overlay": lambda p: write_png(p, overlay(rgb, vessels, fov=fov), replace=replace)}
-    written = []
+    writers = {"prob": lambda p: write_probability(p, prob, replace=replace, compression=compression),
+               "vessels": lambda p: write_png(p, vessels, replace=replace, compression=compression),
+               # the overlay is built here and nowhere else: encoding may reuse its memory
+               "overlay": lambda p: write_png(p, overlay(rgb, vessels, fov=fov), replace=replace,
+                                              compression=compression, consume=True)}
+    written, seconds = [], {}
     try:
         for kind in SUFFIXES:
             if kind in kinds:
+                t0 = time.perf_counter()
                 written.append(writers[kind](paths[kind]))
+                seconds[kind] = time.perf_counter() - t0
     except BaseException:
         for p in written:
             Path(p).unlink(missing_ok=True)
         raise
+    return seconds

@@ -34,6 +34,8 @@ from vesselseg.vocabulary import MODES, SEGMENT_STANDARDISE
 CROP_MARGIN = 16
 #: Largest side processed in one whole-image pass; bigger images are tiled (bounded memory).
 DEFAULT_TILE = 1024
+#: The steps :meth:`Segmenter.run` times, in order (:attr:`SegmentResult.timings`).
+STEPS = ("fov", "resample", "preprocess", "network", "map_back")
 #: Smallest tile used: below it each pass's fixed cost and the tiles' overlap only add time
 #: (a 64 px tile is several times slower) while the memory saved is already negligible.
 MIN_TILE = 256
@@ -50,6 +52,8 @@ class SegmentResult:
     scale: float  # resampling factor applied before the network
     seconds: float
     notes: list[str] = field(default_factory=list)  # what the user should know (also shown on stderr)
+    #: Seconds per step of :meth:`Segmenter.run` (:data:`STEPS`), for profiles (benchmarks/profile_segment.py).
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def vessel_fraction(self) -> float:
@@ -133,6 +137,13 @@ class Segmenter:
         """
         t0 = time.perf_counter()
         notes: list[str] = []
+        timings: dict[str, float] = {}
+        clock = [t0]
+
+        def lap(step: str) -> None:
+            now = time.perf_counter()
+            timings[step] = now - clock[0]
+            clock[0] = now
 
         def tell(message: str) -> None:
             notes.append(message)
@@ -148,6 +159,7 @@ class Segmenter:
                 tell(f"the field of view does not look like a camera aperture ({why}); segmented at "
                      "native scale instead of resampling by it (--scale FACTOR sets a scale)")
                 factor = 1.0
+        lap("fov")
         rows, cols = fov_bbox(mask, CROP_MARGIN)
         crop_shape = (rows.stop - rows.start, cols.stop - cols.start)
         size = scaled_size(crop_shape, factor)
@@ -163,11 +175,14 @@ class Segmenter:
         # is processed at ~600 px; the full-size arrays are the photograph, the mask and the map.
         small_rgb = resize_image(rgb[rows, cols], size)
         small_fov = resize_mask(crop_fov, size)
+        lap("resample")
         grey = self.predictor.preprocess(small_rgb, small_fov)
         del small_rgb, small_fov, crop_fov
+        lap("preprocess")
         kw = {"tile": self.tile} if self.mode == "whole" else {}
         crop_prob = self.predictor.predict_grey(grey, mode=self.mode, tta=self.tta, **kw)
         del grey
+        lap("network")
         back = resize_probability(crop_prob, crop_shape)
         del crop_prob
         if crop_shape == mask.shape:
@@ -179,5 +194,6 @@ class Segmenter:
         prob *= mask  # 0 outside the FOV
         vessels = prob >= self.threshold
         vessels &= mask
+        lap("map_back")
         return SegmentResult(prob=prob, vessels=vessels, fov=mask, fov_diameter=diameter, scale=factor,
-                             seconds=time.perf_counter() - t0, notes=notes)
+                             seconds=time.perf_counter() - t0, notes=notes, timings=timings)

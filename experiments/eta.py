@@ -50,8 +50,12 @@ def _pace_key(config: dict, options: bool = True) -> tuple:
     a batch is run."""
     train = config["train"]
     model = repr(config["model"]) if options else config["model"]["name"]
-    return (model, config["patches"]["size"], train["batch_size"],
-            bool(train.get("channels_last")), bool(train.get("bf16")))
+    bf16 = train.get("bf16")
+    if bf16 == "auto":  # as the trainer resolves it on this machine (a GPU trains in fp32)
+        from vesselseg.settings import native_bf16_cpu
+
+        bf16 = native_bf16_cpu() and not _has_gpu()
+    return (model, config["patches"]["size"], train["batch_size"], bool(train.get("channels_last")), bool(bf16))
 
 
 def _log_rows(run_dir: Path) -> list[dict]:

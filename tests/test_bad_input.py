@@ -409,6 +409,17 @@ def test_a_full_disk_stops_the_batch_cleanly_with_no_partial_outputs(weights, tm
     assert len(report.failed) == 1 and "No space left" in report.failed[0][1]
     assert report.stopped and "disk is full" in report.stopped and len(report.not_done) == 2
     assert sorted(p.name for p in out.iterdir()) == ["eye0_overlay.png", "eye0_prob.png", "eye0_vessels.png"]
+    # an unreadable image right after the one whose write hits the full disk: that image is not
+    # done (not also failed), and the lines come in the batch's order
+    (photos / "eye2.png").write_bytes(b"not an image")
+    saves["n"] = 0
+    lines = []
+    out2 = tmp_path / "out2"
+    report = segment_files(files, out2, Segmenter(str(weights)), on_result=lines.append, overlap=overlap)
+    assert [Path(p).name for p, _ in report.failed] == ["eye1.png"]
+    assert [Path(p).name for p in report.not_done] == ["eye2.png", "eye3.png"]
+    assert len(report.done) + len(report.failed) + len(report.not_done) == 4
+    assert [line.split(":")[0] for line in lines] == ["eye0.png", "eye1.png", "stopped"]
 
 
 @pytest.mark.slow

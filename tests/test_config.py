@@ -184,6 +184,23 @@ def test_bf16_autocasts_on_the_training_device(monkeypatch):
         autocast_context(torch.device("cuda", 0), True)
 
 
+def test_a_resumed_run_records_each_parts_precision():
+    """A run resumed on another machine under ``auto`` may change precision: the card says which
+    epochs ran in which, not only the last session's."""
+    from types import SimpleNamespace
+
+    from vesselseg.engine.trainer import Trainer
+
+    def seg(a, b, precision):
+        return {"epochs": [a, b], "seconds": 1.0, "trained_on": {"cpu": "x", "precision": precision}}
+
+    one = SimpleNamespace(precision="fp32", segments=[seg(1, 10, "bf16 autocast"), seg(11, 20, "bf16 autocast")])
+    assert Trainer.precision_record(one) == "bf16 autocast"
+    mixed = SimpleNamespace(precision="fp32", segments=[seg(1, 30, "bf16 autocast"), seg(31, 50, "fp32")])
+    assert Trainer.precision_record(mixed) == "bf16 autocast (epochs 1-30), fp32 (epochs 31-50)"
+    assert Trainer.precision_record(SimpleNamespace(precision="fp32", segments=[])) == "fp32"
+
+
 def test_bf16_auto_follows_the_cpu(monkeypatch):
     """``train.bf16: auto`` (the default): bf16 where the CPU computes it natively, fp32 elsewhere."""
     import contextlib

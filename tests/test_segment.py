@@ -438,6 +438,18 @@ def test_shipped_int8_versions_keep_the_maps(name):
     assert dice > 0.97
 
 
+@needs_weights
+def test_int8_backend_refuses_an_fp32_onnx_file():
+    """``--backend onnxruntime-int8 --weights drive.onnx`` must not run fp32 under the int8 name."""
+    pytest.importorskip("onnxruntime")
+    from vesselseg.inference.weights import resolve_weights
+
+    fp32 = resolve_weights("drive").with_suffix(".onnx")
+    with pytest.raises(InputError, match="not quantised"):
+        Segmenter(str(fp32), backend="onnxruntime-int8")
+    assert Segmenter(str(fp32), backend="onnxruntime").predictor.backend == "onnxruntime"
+
+
 def test_shards_are_disjoint_and_cover_the_batch(monkeypatch):
     from vesselseg.segmentation.batch import parse_shard, take_shard
 
@@ -606,13 +618,18 @@ def test_outputs_subset_is_written_and_resumed(tiny_weights, tmp_path):
     assert len(more.done) == 2  # the mask was missing: made, the map kept
     assert sorted(p.name for p in out.iterdir()) == ["eye0_prob.png", "eye0_vessels.png",
                                                      "eye1_prob.png", "eye1_vessels.png"]
-    # a step that re-reads skipped images' masks (segment --measure) counts the mask as needed
-    seen = []
+    # a step that re-reads finished images' masks (segment --measure, --av) gets the mask written
+    # too, so that a re-run resumes instead of redoing every image
+    seen, lines = [], []
     only_prob = tmp_path / "only_prob"
-    segment_files(files[:1], only_prob, seg, on_result=lambda s: None, outputs=("prob",))
+    first = segment_files(files[:1], only_prob, seg, on_result=lines.append, outputs=("prob",),
+                          on_done=lambda src, rgb, result: seen.append(result is not None))
+    assert len(first.done) == 1 and seen == [True]
+    assert sorted(p.name for p in only_prob.iterdir()) == ["eye0_prob.png", "eye0_vessels.png"]
+    assert any("vessel mask" in line and "written too" in line for line in lines)
     rerun = segment_files(files[:1], only_prob, seg, on_result=lambda s: None, outputs=("prob",),
                           on_done=lambda src, rgb, result: seen.append(result is not None))
-    assert len(rerun.done) == 1 and seen == [True]  # segmented again, not skipped without a mask
+    assert len(rerun.skipped) == 1 and not rerun.done and seen == [True, False]  # resumed: skipped
 
 
 def test_cli_outputs_and_profile(tiny_weights, tmp_path):

@@ -276,7 +276,10 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
     if av:
         from vesselseg.segmentation.av import ArteryVeinClassifier
 
-        classifier = ArteryVeinClassifier(av_weights, vote=vote, tta=tta, backend=backend, tile=tile or DEFAULT_TILE)
+        # --backend onnxruntime-int8 is for the vessel model: the A/V model ships no int8 version
+        av_backend = "onnxruntime" if backend == "onnxruntime-int8" else backend
+        classifier = ArteryVeinClassifier(av_weights, vote=vote, tta=tta, backend=av_backend,
+                                          tile=tile or DEFAULT_TILE)
         on_done = _SegmentArteryVein(Path(out_dir), classifier, fov, overwrite, detect_disc_in_photos, measurer)
     steps = StepProfile() if profile else None
     report = segment_files(files, out_dir, seg, fov=fov, overwrite=overwrite, on_result=on_result,

@@ -261,8 +261,8 @@ def evaluate_cmd(weights, dataset, data, split, mode, window, stride, region, ob
 @click.option("--outputs", default="all", show_default=True, metavar="all|vessels,prob,overlay",
               help="Which of the three PNGs to write (comma-separated); fewer outputs, faster batches.")
 @click.option("--png-compression", type=click.IntRange(0, 9), default=PNG_COMPRESSION, show_default=True,
-              help="zlib level of the PNGs (lossless at every level): 1 is fast; 6-9 make files a few %% "
-                   "smaller at 3-6x the encoding time.")
+              help="zlib level of the vessels, prob and overlay PNGs (lossless at every level): 1 is fast; "
+                   "6-9 make files a few %% smaller at 3-6x the encoding time.")
 @click.option("--profile", is_flag=True,
               help="Print where the time went: seconds per step (decode, FOV, resampling, preprocessing, "
                    "network, mapping back, each output), mean over the batch.")

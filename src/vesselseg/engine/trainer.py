@@ -290,6 +290,15 @@ class Trainer:
         records its own: a resumed ``auto`` run may change machine and precision)."""
         return "bf16 autocast" if self.bf16 else "fp32"
 
+    def precision_record(self) -> str:
+        """The precision of the whole run, from its training segments: one value, or each part's
+        epochs when a resumed ``auto`` run changed machine and precision (``"bf16 autocast
+        (epochs 1-30), fp32 (epochs 31-50)"``). A run without segments: this session's."""
+        parts = [(seg["trained_on"].get("precision", self.precision), seg["epochs"]) for seg in self.segments]
+        if not parts or len({p for p, _ in parts}) == 1:
+            return parts[0][0] if parts else self.precision
+        return ", ".join(f"{p} (epochs {a}-{b})" for p, (a, b) in parts)
+
     def _count_epoch(self, machine: dict, seconds: float) -> None:
         """Extend the current training segment by the epoch just done, or open a new one."""
         last = self.segments[-1] if self.segments else None
@@ -320,7 +329,8 @@ class Trainer:
                          "optimiser": f"Adam lr={cfg.optim.lr} cosine to {cfg.optim.min_lr}",
                          "loss": cfg.loss.name, "deep_supervision": cfg.loss.deep_supervision,
                          "model_selection": "last epoch (no validation split; test set unseen in training)",
-                         "bf16": self.bf16, "precision": self.precision, "seed": cfg.train.seed,
+                         "bf16": self.precision_record() != "fp32", "precision": self.precision_record(),
+                         "seed": cfg.train.seed,
                          "init_from": self.init_source},
             "training_seconds": round(self.train_seconds, 1),
             "trained_on": dict(machine_summary(), processes=self.dist.world_size),

@@ -79,6 +79,10 @@ class Predictor:
 
                 model = OnnxModel(onnx_for_weights(weights, int8=backend == "onnxruntime-int8"))
                 card = model.card
+                if backend == "onnxruntime-int8" and not card.get("quantisation"):
+                    raise InputError(f"{weights}: --backend onnxruntime-int8 needs an int8 file, and this one is "
+                                     "not quantised; use --backend onnxruntime, or make one with `vesselseg "
+                                     "export --int8 --calibrate PHOTOS`")
                 backend = "onnxruntime-int8" if card.get("quantisation") else "onnxruntime"
                 check_card(card, f"{model.path} (model card inside)")
             else:

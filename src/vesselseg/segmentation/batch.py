@@ -161,9 +161,10 @@ def _existing_outputs(out_dir: Path, stem: str, kinds=OUTPUT_FILES) -> list[str]
 
 
 #: Images up to this many pixels are written by a background thread while the next one is
-#: segmented (PNG encoding is single-threaded and releases the GIL; on 2 cores it fills the
-#: gaps the network leaves). Larger ones are finished before the next starts, so a batch never
-#: holds two large photographs' arrays at once (a 14000 px one: several GB).
+#: segmented (PNG encoding is single-threaded and releases the GIL, so it overlaps the network
+#: on machines with spare cores). Larger ones are written in the main thread before the next is
+#: decoded, so a batch never holds two large photographs' arrays at once (a 14000 px one: several
+#: GB). Decode workers (``workers > 0``) still read ahead.
 OVERLAP_MAX_PIXELS = 25_000_000
 
 
@@ -191,9 +192,9 @@ def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmente
     all), as PNGs of zlib level ``compression``. Existing outputs are never replaced without
     ``overwrite``: an image whose requested outputs all exist is skipped (an interrupted batch
     resumes), one with some of them gets only the missing ones (and a note naming those kept).
-    With ``on_done`` (which re-reads a skipped image's mask) the mask file counts as requested
-    for skipping. With ``overwrite``, a read-only output (no write permission bit) is still not
-    replaced: that image fails with a message. The rest are decoded (in ``workers`` background
+    With ``on_done`` (which re-reads a skipped image's mask) the mask is always written. With
+    ``overwrite``, a read-only output (no write permission bit) is still not replaced: that
+    image fails with a message. The rest are decoded (in ``workers`` background
     processes if > 0), segmented and written; with ``overlap`` an image's outputs are written
     by a background thread while the next image is segmented (:data:`OVERLAP_MAX_PIXELS`).
     A full disk stops the batch (every later image would fail the same way), leaving no partial
@@ -206,7 +207,13 @@ def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmente
     out_dir = ensure_output_dir(out_dir)
     check_stems(files)
     outputs = tuple(k for k in OUTPUT_FILES if k in outputs)
-    skip_when = tuple(k for k in OUTPUT_FILES if k in outputs or (on_done is not None and k == "vessels"))
+    if on_done is not None and "vessels" not in outputs:
+        # on_done (--measure, --av) re-reads a finished image's mask when a batch is resumed:
+        # without the file every re-run would redo every image
+        outputs = tuple(k for k in OUTPUT_FILES if k in outputs or k == "vessels")
+        on_result("note: the vessel mask (<name>_vessels.png) is written too: --measure and --av read it "
+                  "when an interrupted batch is resumed")
+    skip_when = outputs
     report = BatchReport()
     todo = []
     for path in files:
@@ -276,8 +283,10 @@ def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmente
             if bar is not None:
                 bar.update(1)
             paths = output_paths(out_dir, path.stem)
+            # A large image is written before the next one is decoded, and waits for the one before
+            # it: a batch never holds two large photographs' arrays at once.
             large = rgb is not None and np.size(rgb) > 3 * OVERLAP_MAX_PIXELS
-            if pending is not None and (large or np.size(pending.rgb) > 3 * OVERLAP_MAX_PIXELS):
+            if pending is not None and large:
                 stop, pending = finish(pending), None
                 if stop:
                     break
@@ -295,8 +304,13 @@ def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmente
                 result = segmenter.run(rgb, fov=fov, name=str(path))
                 result.timings = {"decode": decode_seconds, **result.timings}
             except (VesselsegError, MemoryError) as exc:
-                stop = fail(path, exc, n)
-                if stop:
+                # the image before this one is reported first (its write may also stop the batch:
+                # then this one counts as not done, not as failed)
+                if pending is not None:
+                    stop, pending = finish(pending), None
+                    if stop:
+                        break
+                if fail(path, exc, n):
                     break
                 continue
             if pending is not None:  # its outputs were written while this image was segmented
@@ -305,7 +319,7 @@ def segment_files(files: list[Path | ArraySource], out_dir: str | Path, segmente
                     break
             write = (write_outputs, paths, rgb, result.prob, result.vessels, result.fov)
             options = {"kinds": kinds, "replace": overwrite, "compression": compression}
-            if writer is not None:
+            if writer is not None and not large:
                 pending = _Pending(n, path, paths, rgb, result, kept, writer.submit(*write, **options))
             else:
                 try:

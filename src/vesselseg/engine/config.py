@@ -102,7 +102,8 @@ class TrainSection:
     threads: int = 0  # 0: all cores
     channels_last: bool = True
     # bfloat16 autocast on the training device: true, false, or auto (on where the CPU has native
-    # bf16 instructions, AVX-512-BF16 or AMX: 1.5x for CaFFNet with parity of quality; fp32 on
+    # bf16 instructions, AVX-512-BF16 or AMX: 1.45x for CaFFNet, DRIVE parity run 0.9814 / 0.8309
+    # against fp32's 0.9811 / 0.8305, docs/throughput.md "Training in bf16"; fp32 on
     # other CPUs, where bf16 is emulated and 10x slower, and on GPUs, where these small steps are
     # launch-bound and bf16 measured slower; docs/throughput.md)
     bf16: bool | str = "auto"

@@ -55,15 +55,12 @@ def quantise_variants(src: Path, out_dir: Path, datasets: list[str], n: int) -> 
 
 
 def carry_card(src: Path, dst: Path) -> None:
-    """Copy the vesselseg model card (metadata) of ``src`` into ``dst`` (the quantiser drops it)."""
+    """Give ``dst`` the vesselseg model card of ``src`` (the quantiser drops it)."""
     import onnx
 
-    card = {p.key: p.value for p in onnx.load(str(src)).metadata_props}
-    model = onnx.load(str(dst))
-    for key, value in card.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, str(dst))
+    from vesselseg.inference.quantise import card_of, write_with_card
+
+    write_with_card(onnx.load(str(dst)), card_of(src), dst)
 
 
 def score(path: Path, dataset: str, threads: int, limit: int | None = None) -> dict:

@@ -236,7 +236,7 @@ def segment_paths(paths: list[str | Path], out_dir: str | Path = "segment_out", 
     from vesselseg.segmentation.outputs import parse_outputs
     from vesselseg.segmentation.segmenter import DEFAULT_TILE
 
-    kinds = parse_outputs(outputs if outputs is None or isinstance(outputs, str) else ",".join(outputs))
+    kinds = parse_outputs(outputs)
     if not 0 <= int(compression) <= 9:
         raise InputError(f"PNG compression must be 0..9, not {compression}")
     threshold, pixel_size_um, _, _ = _check_numbers(threshold, pixel_size_um)

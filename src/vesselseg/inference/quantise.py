@@ -63,8 +63,21 @@ def quantise_static(onnx_path: str | Path, out: str | Path, inputs: list[np.ndar
     card["quantisation"] = {"method": "onnxruntime static QDQ", "weights": "int8 per channel",
                             "activations": "uint8, MinMax calibration", "calibration": calibration,
                             "calibration_inputs": len(inputs)}
+    return write_with_card(proto, card, out)
+
+
+def card_of(path: str | Path) -> dict:
+    """The vesselseg model card embedded in an ONNX file."""
+    import onnx
+
+    return json.loads({p.key: p.value for p in onnx.load(str(path)).metadata_props}[CARD_KEY])
+
+
+def write_with_card(proto, card: dict, out: str | Path) -> Path:
+    """Write the ONNX ``proto`` to ``out`` atomically with ``card`` as its only metadata (ONNX
+    Runtime's quantisers drop the source file's metadata)."""
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = CARD_KEY, json.dumps(card)
     proto.producer_name = "vesselseg"
-    return atomic_write_bytes(out, proto.SerializeToString())
+    return atomic_write_bytes(Path(out), proto.SerializeToString())

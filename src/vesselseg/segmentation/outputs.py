@@ -56,14 +56,17 @@ def fov_outline(fov: np.ndarray, width: int) -> np.ndarray:
     return fov & (dist <= width)
 
 
-def parse_outputs(value: str | None) -> tuple[str, ...]:
-    """``"vessels,prob"`` -> ``("vessels", "prob")`` in :data:`SUFFIXES` order; None or ``"all"`` -> all.
+def parse_outputs(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """``"vessels,prob"`` (or a sequence of names) -> ``("vessels", "prob")`` in :data:`SUFFIXES`
+    order; None or ``"all"`` -> all.
 
     An unknown or empty list is an :class:`~vesselseg.errors.InputError` naming the choices.
     """
-    if value is None or str(value).strip().lower() == "all":
+    if value is not None and not isinstance(value, str):
+        value = ",".join(value)
+    if value is None or value.strip().lower() == "all":
         return SUFFIXES
-    asked = [v.strip().lower() for v in str(value).split(",") if v.strip()]
+    asked = [v.strip().lower() for v in value.split(",") if v.strip()]
     unknown = [v for v in asked if v not in SUFFIXES]
     if unknown or not asked:
         raise InputError(f"--outputs {value!r}: choose one or more of {', '.join(SUFFIXES)} "
